@@ -1,0 +1,29 @@
+# Set-up and main jobs. `make test` and `make demo` work on a fresh machine with only Python.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel installed here; a user with a GPU installs their own torch build into
+# $(VENV) first (or sets TORCH_SPEC) and it is kept.
+TORCH_SPEC ?= torch==2.13.0
+DATA ?=
+OUT ?= demo-out
+
+.PHONY: install test demo bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/infomax data info $(if $(DATA),$(DATA),digits)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

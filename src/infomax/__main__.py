@@ -1,0 +1,3 @@
+from infomax.cli import main
+
+raise SystemExit(main())

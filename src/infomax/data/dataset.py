@@ -1,0 +1,68 @@
+"""What every data reader returns: uint8 images per split, optional labels, class names, source ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# How the model turns uint8 pixels into floats: x * scale + offset.
+NORMALIZATIONS = {
+    "center": (1.0 / 255.0, -0.5),  # x/255 - 0.5   (the reference's CIFAR-10 scaling)
+    "symmetric": (1.0 / 127.5, -1.0),  # x/127.5 - 1 (the reference's Tiny ImageNet scaling)
+}
+
+
+@dataclass
+class Split:
+    """One split of a data set. Row i of every field describes image i."""
+
+    images: np.ndarray  # uint8, N×C×H×W (often a read-only memory map)
+    labels: np.ndarray | None  # int64, N; None when unlabelled
+    ids: list[str]  # source id per image: file path or archive member
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass
+class Dataset:
+    """A decoded data set: named splits in a fixed order (train first, then test or val)."""
+
+    kind: str  # reader name, e.g. "cifar10"
+    path: str  # where it was read from
+    splits: dict[str, Split]
+    class_names: list[str] | None = None
+    normalization: str = "center"  # a key of NORMALIZATIONS
+    options: dict = field(default_factory=dict)  # the resolved reader options
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        first = next(iter(self.splits.values()))
+        return tuple(int(s) for s in first.images.shape[1:])
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    def split(self, name: str) -> Split:
+        from infomax.errors import InfomaxError
+
+        if name not in self.splits:
+            raise InfomaxError(
+                f"{self.kind}:{self.path} has no split '{name}' (it has: {', '.join(self.splits)})"
+            )
+        return self.splits[name]
+
+    @property
+    def train_split(self) -> str:
+        """The split used for training: 'train' when present, else the first one."""
+        return "train" if "train" in self.splits else next(iter(self.splits))
+
+    @property
+    def heldout_split(self) -> str | None:
+        """The held-out split used as queries: 'test' or 'val' when present."""
+        for name in ("test", "val"):
+            if name in self.splits:
+                return name
+        return None
