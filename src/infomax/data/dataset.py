@@ -35,11 +35,18 @@ class Dataset:
     class_names: list[str] | None = None
     normalization: str = "center"  # a key of NORMALIZATIONS
     options: dict = field(default_factory=dict)  # the resolved reader options
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source id, reason) not decoded
+    cache_path: str | None = None  # the decoded-array cache folder this was read from, if any
+    from_cache: bool = False  # True when no decoding was needed
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         first = next(iter(self.splits.values()))
         return tuple(int(s) for s in first.images.shape[1:])
+
+    @property
+    def num_images(self) -> int:
+        return sum(len(s) for s in self.splits.values())
 
     @property
     def num_classes(self) -> int | None:

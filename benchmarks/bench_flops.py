@@ -1,0 +1,174 @@
+"""FLOPs and throughput of the DIM model step on this machine.
+
+Prints: the machine and command line; FLOPs per image of a training step (forward + backward
+of the full objective) and of the encoder forward (torch.utils.flop_counter), with what the
+critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s in fp32 and
+bf16; and images/s of a model step (forward + backward + Adam) at the given batch, fp32 and
+bf16 autocast, channels_last, with the fraction of matmul peak it reaches.
+
+    .venv/bin/python benchmarks/bench_flops.py [--batch 64] [--steps 10] [--repeats 5] [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from infomax.model.config import ModelConfig
+from infomax.model.dim import DIM
+from infomax.objective.negatives import derangement
+from infomax.objective.terms import dim_terms_given, weighted_loss
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def count_flops(fn) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def naive_critic_flops(model: DIM, batch: int) -> int:
+    """Forward FLOPs of both critics applied to explicit concatenations, as the reference does:
+    every positive and negative pair goes through the whole MLP."""
+    cfg = model.cfg
+    z = torch.randn(batch, cfg.z_dim)
+    local = torch.randn(batch, 16, cfg.channels)
+
+    def mlp(layers, h):
+        for layer in layers:
+            h = layer(h)
+        return h
+
+    def run():
+        pairs = torch.cat([z, z], 1)
+        mlp(model.global_critic.layers, torch.cat([pairs, pairs]))
+        rows = torch.cat([z[:, None].expand(batch, 16, cfg.z_dim), local], -1)
+        mlp(model.local_critic.layers, torch.cat([rows, rows]))
+
+    with torch.no_grad():
+        return count_flops(run)
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
+    torch.manual_seed(0)
+    model = DIM(cfg).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=cfg.adam_eps, fused=True)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size)
+    x = x.contiguous(memory_format=torch.channels_last)
+
+    def loss_fn(x, eps, perm):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            return weighted_loss(dim_terms_given(model, x, eps, perm))
+
+    fn = torch.compile(loss_fn) if compile_ else loss_fn
+
+    def step():
+        perm = derangement(batch, generator=gen)
+        eps = torch.randn(batch, cfg.z_dim, generator=gen)
+        loss = fn(x, eps, perm)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return model, step
+
+
+def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
+    """images/s of each repeat (each the mean of `steps` steps), after two warm-up steps."""
+    step()
+    step()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(batch * steps / (time.perf_counter() - t0))
+    return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    cfg = ModelConfig(image_size=args.image_size)
+    print(f"command: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+    # FLOPs (counted at batch 8 and divided; the count is linear in the batch)
+    n = 8
+    model = DIM(cfg)
+    x = torch.randn(n, cfg.in_channels, cfg.image_size, cfg.image_size)
+    eps, perm = torch.randn(n, cfg.z_dim), derangement(n)
+    train = count_flops(lambda: weighted_loss(dim_terms_given(model, x, eps, perm)).backward()) / n
+    with torch.no_grad():
+        enc = count_flops(lambda: model.encoder(x)) / n
+        critics = count_flops(lambda: dim_terms_given(model, x, eps, perm)) / n - enc
+    naive = naive_critic_flops(model, n) / n
+    print(f"FLOPs/image: train step {train / 1e9:.3f} G, encoder forward {enc / 1e9:.3f} G, "
+          f"critics forward {critics / 1e6:.1f} M (as naive concatenations: {naive / 1e6:.1f} M)")
+
+    peak = {dt: matmul_gflops(dt) for dt in (torch.float32, torch.bfloat16)}
+    print(f"matmul 4096²: fp32 {peak[torch.float32]:.0f} GFLOP/s, bf16 {peak[torch.bfloat16]:.0f} GFLOP/s")
+
+    variants = [("fp32", False, False), ("bf16", True, False)]
+    if args.compile:
+        variants += [("fp32 compiled", False, True), ("bf16 compiled", True, True)]
+    for name, bf16, compile_ in variants:
+        t0 = time.perf_counter()
+        try:
+            _, step = make_step(cfg, args.batch, bf16, compile_)
+            rates = time_steps(step, args.steps, args.repeats, args.batch)
+        except Exception as exc:  # torch.compile is optional: report why it did not run
+            print(f"model step {name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            continue
+        med, best = statistics.median(rates), max(rates)
+        dt = torch.bfloat16 if bf16 else torch.float32
+        ratio = best * train / 1e9 / peak[dt]
+        print(f"model step {name:13s} batch {args.batch}: median {med:.0f} images/s, best {best:.0f} "
+              f"({best * train / 1e9:.0f} GFLOP/s, {ratio:.0%} of matmul peak; "
+              f"{time.perf_counter() - t0:.0f} s incl. warm-up)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Training and embedding throughput of the whole loop (data, logging, checkpointing included).
+
+Prints images/s, GFLOP/s and the ratio to this machine's matmul peak (measured in the same
+run), the peak memory of each training run, the machine, and the command.
+
+    .venv/bin/python benchmarks/bench_train.py                     # CIFAR-10 when ../shared is there
+    .venv/bin/python benchmarks/bench_train.py --data cifar10:PATH --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.zip"
+
+
+def matmul_peak(dtype_name: str, n: int = 4096, reps: int = 5) -> float:
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+
+
+def flops_per_image(image_size: int = 32, channels: int = 3, batch: int = 64) -> tuple[float, float]:
+    """(train step, encoder forward) GFLOP per image, counted by torch.utils.flop_counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from infomax.model.config import ModelConfig
+    from infomax.model.dim import DIM
+    from infomax.objective.terms import dim_terms
+
+    model = DIM(ModelConfig(image_size=image_size, in_channels=channels))
+    x = torch.randn(batch, channels, image_size, image_size)
+    with FlopCounterMode(display=False) as fc:
+        terms = dim_terms(model, x)
+        (0.5 * terms["global"] + 1.5 * terms["local"] + 0.01 * terms["kl"]).backward()
+    step = fc.get_total_flops() / batch / 1e9
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model.encoder.eval()(x)
+    return step, fc.get_total_flops() / batch / 1e9
+
+
+def load_data(spec: str | None):
+    from infomax.data import load
+    from infomax.data.dataset import Dataset, Split
+    import numpy as np
+
+    if spec:
+        return load(spec), spec
+    if SHARED_CIFAR.is_file():
+        spec = f"folder:{SHARED_CIFAR}"
+        return load(spec), spec
+    rng = np.random.default_rng(0)  # no real data: CIFAR-shaped random pixels (speed only)
+    x = rng.integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8)
+    return Dataset("random", "-", {"train": Split(x, None, [str(i) for i in range(len(x))])}), "random 50000×3×32×32"
+
+
+def train_child(args) -> None:
+    """One training run in its own process, so its peak memory is its own."""
+    from infomax.train.config import resolve
+    from infomax.train.loop import train
+
+    dataset, _ = load_data(args.data)
+    with tempfile.TemporaryDirectory() as run:
+        cfg = resolve(dataset.kind, {}, {"precision": args.precision, "batch_size": args.batch_size,
+                                         "max_steps": args.warmup + args.steps, "log_every": args.warmup,
+                                         "checkpoint_every": args.checkpoint_every, "device": args.device})
+        train(cfg, run, dataset, progress=False)
+        import csv
+
+        rows = list(csv.DictReader(open(Path(run) / "log.csv")))
+    # the first window is warm-up; the rest are timed with everything the loop does
+    timed = rows[1:]
+    seconds = sum(args.warmup * args.batch_size / float(r["images_per_s"]) for r in timed)
+    images = args.warmup * args.batch_size * len(timed)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"images_per_s": images / seconds, "peak_mb": peak_mb}))
+
+
+def embed_speed(precision: str, n: int = 10_000) -> float:
+    import numpy as np
+    import torch
+
+    from infomax.embed.embedder import Embedder
+    from infomax.model.config import ModelConfig
+    from infomax.model.dim import DIM
+
+    config = {"model": ModelConfig().to_dict(), "data": {"normalization": "center", "options": {}}}
+    embedder = Embedder(DIM(ModelConfig()), config, torch.device("cpu"), precision)
+    x = np.random.default_rng(0).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    embedder.embed(x[:1000])
+    t = time.perf_counter()
+    embedder.embed(x)
+    return n / (time.perf_counter() - t)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="data spec (default: CIFAR-10 from ../shared/data, else random pixels)")
+    p.add_argument("--steps", type=int, default=150, help="timed steps per run")
+    p.add_argument("--warmup", type=int, default=25, help="untimed first steps (also the log window)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return train_child(args)
+
+    from infomax.device import describe_machine
+
+    print(f"machine: {describe_machine()}")
+    print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv)}")
+    _, spec = load_data(args.data)  # decode (and cache) once, before any timing
+    print(f"data: {spec}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up")
+    step_gflop, enc_gflop = flops_per_image()
+    print(f"FLOPs per image: train step {step_gflop:.3f} GFLOP, encoder forward {enc_gflop:.3f} GFLOP")
+    peaks = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
+    print(f"matmul peak (4096²): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
+    for precision in (["fp32", "bf16"] if args.precision == "both" else [args.precision]):
+        cmd = [sys.executable, __file__, "--child", "--precision", precision, "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+               "--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
+        if args.data:
+            cmd += ["--data", args.data]
+        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        rate = out["images_per_s"]
+        gflops = rate * step_gflop
+        print(f"train {precision}: {rate:.0f} images/s, {gflops:.0f} GFLOP/s = {gflops / peaks[precision]:.0%} of the "
+              f"{precision} matmul peak, peak memory {out['peak_mb']:.0f} MB")
+    for precision in ("fp32", "bf16"):
+        rate = embed_speed(precision)
+        print(f"embed {precision}: {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "
+              f"= {rate * enc_gflop / peaks[precision]:.0%} of peak")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""File trees: the files of a folder or of a zip archive, named by relative POSIX paths.
+
+Readers list names, then read bytes by name; decoding workers reopen the same tree by path
+(`open_tree`, cached per process). Zip members are read straight from a memory map of the
+archive (no ZipExtFile per member), with the CRC checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import re
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from infomax.errors import InfomaxError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
+_LOCAL_MAGIC = b"PK\x03\x04"
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_hidden(name: str) -> bool:
+    """Dot files and folders, and the __MACOSX folder macOS adds to zips."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
+
+
+def natural_key(name: str) -> tuple[str, str]:
+    """Sort key putting img2 before img10 (and ok.png before ok2.png): digit runs are zero-padded."""
+    return re.sub(r"\d+", lambda m: m.group().rjust(20, "0"), name), name
+
+
+class FolderTree:
+    """The files under a folder."""
+
+    def __init__(self, root: Path):
+        self.path = Path(root)
+        self._stats: dict[str, tuple[int, int]] | None = None
+
+    def names(self) -> list[str]:
+        return sorted(self._listing(), key=natural_key)
+
+    def read(self, name: str) -> bytes:
+        with open(self.path / name, "rb") as f:
+            return f.read()
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for name, (size, mtime) in sorted(self._listing().items()):
+            digest.update(f"{name}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+    def _listing(self) -> dict[str, tuple[int, int]]:
+        if self._stats is None:
+            stats: dict[str, tuple[int, int]] = {}
+            for folder, dirs, files in os.walk(self.path):
+                dirs[:] = [d for d in dirs if not is_hidden(d)]
+                rel = Path(folder).relative_to(self.path).as_posix()
+                for file in files:
+                    if is_hidden(file):
+                        continue
+                    name = file if rel == "." else f"{rel}/{file}"
+                    try:
+                        st = os.stat(os.path.join(folder, file))
+                    except OSError:
+                        continue  # a broken link: not a file we can read
+                    stats[name] = (st.st_size, st.st_mtime_ns)
+            self._stats = stats
+        return self._stats
+
+
+class ZipTree:
+    """The members of a zip archive."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise InfomaxError(
+                f"{self.path} is not a readable zip archive ({exc}); check the file or re-download it"
+            ) from None
+        self._infos = {
+            info.filename: info for info in self._zip.infolist() if not info.is_dir() and not is_hidden(info.filename)
+        }
+        self._pid = os.getpid()  # a forked worker keeps the memory map but opens its own ZipFile
+        self._file = open(self.path, "rb")
+        size = os.fstat(self._file.fileno()).st_size
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+
+    def names(self) -> list[str]:
+        return sorted(self._infos, key=natural_key)
+
+    def read(self, name: str) -> bytes:
+        """A member's bytes; raises OSError with a reason when the member is damaged."""
+        info = self._infos[name]
+        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            try:
+                return self._own_zip().read(info)  # encrypted or unusual compression: the slow path
+            except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise OSError(f"cannot read archive member: {exc}") from None
+        start = info.header_offset
+        end = start + _LOCAL_HEADER.size
+        if self._map is None or end > len(self._map):
+            raise OSError("archive member lies past the end of the file")
+        header = _LOCAL_HEADER.unpack(self._map[start:end])
+        if header[0] != _LOCAL_MAGIC:
+            raise OSError("damaged archive member (bad local header)")
+        data_start = end + header[-2] + header[-1]  # + file name length + extra field length
+        raw = self._map[data_start : data_start + info.compress_size]
+        if len(raw) != info.compress_size:
+            raise OSError("truncated archive member")
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            try:
+                raw = zlib.decompress(raw, -15)
+            except zlib.error as exc:
+                raise OSError(f"damaged archive member ({exc})") from None
+        if zlib.crc32(raw) != info.CRC:
+            raise OSError("damaged archive member (CRC mismatch)")
+        return raw
+
+    def _own_zip(self) -> zipfile.ZipFile:
+        """The ZipFile for this process (a file offset shared with a parent would race)."""
+        if self._pid != os.getpid():
+            self._zip, self._pid = zipfile.ZipFile(self.path), os.getpid()
+        return self._zip
+
+    def fingerprint(self) -> str:
+        st = self.path.stat()
+        return f"{st.st_size}-{st.st_mtime_ns}"
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+        self._file.close()
+        self._zip.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except (AttributeError, BufferError, OSError):
+            pass  # partly built, or already closed
+
+
+def open_tree(path: str | Path) -> FolderTree | ZipTree:
+    """A FolderTree for a folder, a ZipTree for a zip file; a clear error otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        return FolderTree(path)
+    if not path.exists():
+        raise InfomaxError(f"{path} does not exist; give the path of a folder or a .zip file")
+    if zipfile.is_zipfile(path):
+        return ZipTree(path)
+    raise InfomaxError(f"{path} is neither a folder nor a zip archive; give a folder of images or a .zip of them")
+
+
+_OPEN_ZIPS: dict[str, tuple[tuple[int, ...], ZipTree]] = {}
+_OPEN_MAX = 4
+
+
+def cached_tree(path: str | Path) -> FolderTree | ZipTree:
+    """open_tree, with zips kept open per process while the file is unchanged.
+
+    Decoding workers read many chunks from one archive; folders are cheap to reopen.
+    """
+    key = str(path)
+    try:
+        st = os.stat(key)
+    except OSError:
+        return open_tree(key)  # raises the clear error
+    if os.path.isdir(key):
+        return FolderTree(Path(key))
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    hit = _OPEN_ZIPS.get(key)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    tree = open_tree(key)
+    if isinstance(tree, ZipTree):
+        _OPEN_ZIPS.pop(key, None)  # dropped trees close once no reader holds them
+        while len(_OPEN_ZIPS) >= _OPEN_MAX:
+            _OPEN_ZIPS.pop(next(iter(_OPEN_ZIPS)))
+        _OPEN_ZIPS[key] = (stamp, tree)
+    return tree

@@ -1,0 +1,55 @@
+"""Device and precision choice: CUDA when present, else MPS, else CPU; nothing hard-coded."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from infomax.errors import InfomaxError
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda, else mps, else cpu; an explicit name is checked for availability."""
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InfomaxError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InfomaxError(f"--device {name} asked for, but no CUDA device is available; use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InfomaxError(f"--device {name} asked for, but MPS is not available; use --device cpu")
+    return device
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for 'bf16' (CPU, CUDA, MPS); a no-op context for 'fp32'."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise InfomaxError(f"precision must be fp32 or bf16, got {precision!r}")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def describe_machine() -> str:
+    """One line naming the machine, for benchmark output."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"

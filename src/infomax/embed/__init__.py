@@ -1,0 +1,1 @@
+"""Embedding: run a trained encoder over a data set and store its features."""

@@ -1,0 +1,111 @@
+"""A trained encoder ready to turn uint8 images into features (μ, and optionally fc / conv)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infomax.data.dataset import NORMALIZATIONS
+from infomax.device import autocast, pick_device
+from infomax.errors import InfomaxError
+from infomax.model.config import ModelConfig
+from infomax.model.dim import DIM
+from infomax.train.checkpoint import load_checkpoint
+
+FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
+
+
+class Embedder:
+    """Encoder in eval mode (BatchNorm running statistics) plus the pixel normalization it was trained with."""
+
+    def __init__(self, model: DIM, config: dict, device: torch.device, precision: str = "fp32"):
+        self.config = config
+        self.model_config = ModelConfig.from_dict(config["model"])
+        self.device = device
+        self.precision = precision
+        self.channels_last = device.type != "mps"
+        encoder = model.encoder.to(device).eval()
+        self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
+        self.normalization = config["data"]["normalization"]
+        self.scale, self.offset = NORMALIZATIONS[self.normalization]
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> "Embedder":
+        ckpt = load_checkpoint(path)
+        model = DIM(ModelConfig.from_dict(ckpt.config["model"]))
+        model.load_state_dict(ckpt.weights)
+        return cls(model, ckpt.config, pick_device(device), precision)
+
+    @classmethod
+    def random_init(cls, path: str | Path, device: str = "auto", seed: int = 0) -> "Embedder":
+        """The same architecture and normalization as the checkpoint, with untrained weights."""
+        ckpt = load_checkpoint(path)
+        torch.manual_seed(seed)
+        return cls(DIM(ModelConfig.from_dict(ckpt.config["model"])), ckpt.config, pick_device(device))
+
+    @property
+    def image_size(self) -> int:
+        return self.model_config.image_size
+
+    @property
+    def in_channels(self) -> int:
+        return self.model_config.in_channels
+
+    @property
+    def z_dim(self) -> int:
+        return self.model_config.z_dim
+
+    def check_images(self, images: np.ndarray, where: str = "images") -> None:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise InfomaxError(
+                f"{where} are {tuple(images.shape[1:])} (C×H×W) but the model reads {expected}; "
+                f"load the data with size={self.image_size} and mode={'L' if self.in_channels == 1 else 'RGB'}"
+            )
+
+    @torch.inference_mode()
+    def embed_features(self, images: np.ndarray, features=("y",), batch_size: int = 500, progress: bool = False) -> dict[str, np.ndarray]:
+        """uint8 N×C×H×W -> {name: float32 N×D} for the asked features, in row order."""
+        unknown = set(features) - set(FEATURES)
+        if unknown:
+            raise InfomaxError(f"unknown features {sorted(unknown)}; choose from {', '.join(FEATURES)}")
+        self.check_images(images)
+        n = len(images)
+        out: dict[str, np.ndarray] = {}
+        from tqdm.auto import tqdm
+
+        for start in tqdm(range(0, n, batch_size), disable=not progress, unit="batch", desc="embed"):
+            chunk = torch.from_numpy(np.array(images[start : start + batch_size]))  # a writable copy
+            x = chunk.to(self.device).float().mul_(self.scale).add_(self.offset)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.precision):
+                enc = self.encoder(x)
+            parts = {"y": enc.mu, "fc": enc.pooled, "conv": enc.local.flatten(1) if "conv" in features else None}
+            for name in features:
+                value = parts[name].float().cpu().numpy()
+                if name not in out:
+                    out[name] = np.empty((n, value.shape[1]), dtype=np.float32)
+                out[name][start : start + len(value)] = value
+        if n == 0:
+            out = {name: np.zeros((0, 0), dtype=np.float32) for name in features}
+        return out
+
+    def embed(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """uint8 N×C×H×W -> float32 N×z_dim (μ)."""
+        return self.embed_features(images, ("y",), batch_size)["y"]
+
+    def load_image(self, source) -> np.ndarray:
+        """Decode one image file or bytes the way the training data was read -> uint8 C×H×W."""
+        from infomax.data.decode import decode_image
+
+        options = self.config["data"].get("options") or {}
+        mode = "L" if self.in_channels == 1 else "RGB"
+        return decode_image(source, size=self.image_size, mode=mode, resize=options.get("resize", "shorter-crop"))
+
+    def embed_files(self, paths) -> np.ndarray:
+        """Image files (or bytes) -> float32 N×z_dim."""
+        images = np.stack([self.load_image(p) for p in paths]) if len(paths) else np.zeros((0, self.in_channels, self.image_size, self.image_size), np.uint8)
+        return self.embed(images)

@@ -1,0 +1,47 @@
+"""Embed every split of a data set, train first, into an `Embeddings` record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from infomax.data.dataset import Dataset
+from infomax.embed.embedder import Embedder
+from infomax.embed.files import Embeddings
+
+
+def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint: str, features=("y",),
+                  batch_size: int = 500, progress: bool = False) -> Embeddings:
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in features}
+    frames, ranges, start = [], {}, 0
+    for name, split in dataset.splits.items():
+        embedder.check_images(split.images, where=f"the {name} images of {spec}")
+        arrays = embedder.embed_features(split.images, features, batch_size, progress)
+        for f in features:
+            parts[f].append(arrays[f])
+        n, names = len(split), dataset.class_names
+        if split.labels is not None:
+            labels = pd.array(np.asarray(split.labels, dtype=np.int64), dtype="Int64")
+            label_name = [names[int(l)] for l in split.labels] if names else [""] * n
+        else:
+            labels, label_name = pd.array([pd.NA] * n, dtype="Int64"), [""] * n
+        frames.append(pd.DataFrame({"id": list(split.ids), "split": name, "label": labels, "label_name": label_name}))
+        ranges[name] = [start, start + len(split)]
+        start += len(split)
+    stacked = {f: np.concatenate(parts[f]) for f in features}
+    info = {
+        "checkpoint": checkpoint,
+        "data": spec,
+        "splits": ranges,
+        "features": list(features),
+        "z_dim": embedder.z_dim,
+        "normalization": embedder.normalization,
+        "precision": embedder.precision,
+        "class_names": dataset.class_names,
+    }
+    return Embeddings(
+        vectors=stacked.pop("y"),
+        metadata=pd.concat(frames, ignore_index=True),
+        info=info,
+        extra=stacked,
+    )

@@ -1,0 +1,78 @@
+"""The convolutional encoder: image -> (μ, log σ², local feature map C, pooled feature).
+
+For a 32×32 input (channels in brackets, NCHW):
+    x    N×3×32×32
+    3 × [3×3 conv "same" -> BatchNorm -> LeakyReLU(0.2) -> 2×2 max-pool]
+         N×64×16×16 -> N×128×8×8 -> N×256×4×4 = C (the local features)
+    2 × [3×3 conv 256 "same" -> BatchNorm -> LeakyReLU(0.2)]   N×256×4×4
+    global max-pool                                              N×256 = pooled
+    μ = Linear(pooled), log σ² = Linear(pooled)                  N×256 each
+Other sizes use as many downsampling blocks as it takes to reach 4×4 (see ModelConfig).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from infomax.model.config import ModelConfig
+from infomax.model.init import init_weights_
+
+
+class EncoderOutput(NamedTuple):
+    mu: Tensor  # N×z, the mean of q(z|x): the feature a user keeps
+    logvar: Tensor  # N×z, log σ² of q(z|x)
+    local: Tensor  # N×channels×4×4, the local feature map C ("conv" features when flattened)
+    pooled: Tensor  # N×channels, global max-pool before the heads ("fc" features)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
+    """Reparameterization trick (Kingma & Welling 2014): z = μ + exp(log σ² / 2)·ε, ε ~ N(0, I)."""
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+class ConvBN(nn.Module):
+    """3×3 "same" convolution followed by BatchNorm (batch statistics in train(), running
+    statistics in eval()). The activation (and pooling) is applied by the caller."""
+
+    def __init__(self, c_in: int, c_out: int, cfg: ModelConfig):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+        self.bn = nn.BatchNorm2d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        widths = (cfg.in_channels, *cfg.widths)
+        self.down = nn.ModuleList(ConvBN(a, b, cfg) for a, b in zip(widths[:-1], widths[1:]))
+        self.head = nn.ModuleList(ConvBN(cfg.channels, cfg.channels, cfg) for _ in range(cfg.head_convs))
+        self.mu = nn.Linear(cfg.channels, cfg.z_dim)
+        self.logvar = nn.Linear(cfg.channels, cfg.z_dim)
+        init_weights_(self, cfg.init)
+
+    def forward(self, x: Tensor) -> EncoderOutput:
+        slope = self.cfg.leaky_slope
+        # LeakyReLU is non-decreasing, so max-pooling commutes with it:
+        # pool(act(y)) == act(pool(y)). Pooling first applies the activation to 4× fewer
+        # values (and the global max-pool below to 16× fewer); the function is unchanged.
+        for block in self.down:
+            x = F.max_pool2d(block(x), kernel_size=2, stride=2, ceil_mode=True)  # N×c×⌈h/2⌉×⌈w/2⌉
+            x = F.leaky_relu(x, slope, inplace=True)
+        local = x  # N×channels×4×4
+        for i, block in enumerate(self.head):
+            x = block(x)
+            if i < len(self.head) - 1:
+                x = F.leaky_relu(x, slope, inplace=True)
+        pooled = x.amax(dim=(2, 3))  # N×channels
+        if len(self.head) > 0:
+            pooled = F.leaky_relu(pooled, slope)
+        return EncoderOutput(self.mu(pooled), self.logvar(pooled), local, pooled)

@@ -1,0 +1,93 @@
+"""`infomax serve`: the search page and JSON API over an index, run by uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import socket
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "serve", help="serve search by image: a web page and a JSON API",
+        description="Loads the index, the encoder and the gallery images once, then serves the search page at / "
+                    "and the API at /api (schema at /docs). Binds to 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--index", required=True, help="index folder written by `infomax index`")
+    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a step folder")
+    p.add_argument("--data", help="data spec of the gallery images (default: the one the embeddings were made from)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (for uploaded images)")
+    p.add_argument("--threads", type=int, help="threads for the model and the index scan (default: all cores but one)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=run)
+    return p
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Listen on host:port now, so a busy port is reported before the model is loaded."""
+    from infomax.errors import InfomaxError
+
+    if not 0 <= port <= 65535:
+        raise InfomaxError(f"--port must be 0 to 65535 (got {port})")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise InfomaxError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = "; pass another --port" if exc.errno in (98, 48) else ""
+        raise InfomaxError(f"cannot listen on {host}:{port} ({exc.strerror}){hint}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def browser_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from infomax.serve.app import create_app
+    from infomax.serve.service import SearchService, set_threads
+
+    sock = bind(args.host, args.port)
+    set_threads(args.threads)
+    port = sock.getsockname()[1]
+    try:
+        print(f"loading the index {args.index} and the checkpoint {args.checkpoint} ...", flush=True)
+        service = SearchService.open(args.index, args.checkpoint, args.data, device=args.device)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        app = create_app(service)
+        config = uvicorn.Config(app, workers=1, log_level="warning", access_log=args.access_log,
+                                timeout_graceful_shutdown=5)
+        server = uvicorn.Server(config)
+        url = browser_url(args.host, port)
+        print(f"searching {service.size} images with {service.embedder.z_dim}-d features")
+        print(f"open {url} in a browser (API schema: {url}docs); Ctrl+C stops", flush=True)
+        if not is_loopback(args.host):
+            print(f"note: listening on {args.host}: other machines that can reach this one can use the service",
+                  file=sys.stderr)
+        server.run(sockets=[sock])
+    finally:
+        service.close()
+        sock.close()
+    return 0

@@ -1,0 +1,77 @@
+"""`infomax train`: learn an encoder on the train split of a data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# flag name -> (type, help); every flag defaults to None so only what the user set overrides
+FLAGS = {
+    "preset": (str, "settings preset (default: seed, the reference's settings)"),
+    "epochs": (int, "passes over the train split (seed: 50; 100 for tiny-imagenet)"),
+    "max_steps": (int, "stop after this many optimizer steps (overrides --epochs)"),
+    "time_budget": (float, "stop after this many minutes of training (start-up excluded)"),
+    "alpha": (float, "weight of the global MI term (seed 0.5)"),
+    "beta": (float, "weight of the local MI term (seed 1.5)"),
+    "gamma": (float, "weight of the KL prior term (seed 0.01)"),
+    "batch_size": (int, "images per step (seed 64; 100 for tiny-imagenet)"),
+    "lr": (float, "Adam learning rate (seed 1e-3)"),
+    "precision": (str, "fp32 or bf16 (autocast)"),
+    "seed": (int, "random seed for weights, data order and negatives"),
+    "device": (str, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"),
+    "z_dim": (int, "feature size (seed 256)"),
+    "negatives": (str, "derangement (no image paired with itself) or shuffle (the reference's)"),
+    "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
+    "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
+    "log_every": (int, "log the loss terms every N steps"),
+}
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="train an encoder (Deep InfoMax with a KL prior)",
+                              description="Train on the train split only; test/val images are never seen.")
+    p.add_argument("--data", help="data spec, e.g. cifar10:PATH, folder:PATH,size=32, digits (required unless --resume)")
+    p.add_argument("--out", required=True, help="run folder: config, checkpoints, logs")
+    p.add_argument("--config", help="TOML or YAML file of settings; flags override it")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms only")
+    for name, (typ, help_) in FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from infomax.data import load
+    from infomax.errors import InfomaxError
+    from infomax.train.config import describe, from_dict, read_config_file, resolve, to_dict
+    from infomax.train.loop import train
+
+    flags = {name: getattr(args, name) for name in FLAGS}
+    flags["deterministic"] = args.deterministic
+    file_values = read_config_file(args.config) if args.config else {}
+    saved = Path(args.out) / "config.json"
+    if args.resume:
+        if not saved.is_file():
+            raise InfomaxError(f"--resume: {args.out} holds no run (no config.json); start one without --resume")
+        # the saved settings are the base; a file or flags may still change e.g. --epochs
+        base = json.loads(saved.read_text())["train"]
+        file_values = {**base, **file_values}
+    if args.data:
+        flags["data"] = args.data
+    elif "data" not in file_values:
+        raise InfomaxError("--data is required (e.g. --data cifar10:~/data/cifar-10-python.tar.gz or --data digits)")
+    spec = flags.get("data") or file_values["data"]
+    dataset = load(spec)
+    cfg = resolve(dataset.kind, file_values, flags)
+    if args.resume and to_dict(from_dict(base)) != to_dict(cfg):
+        changed = [k for k in to_dict(cfg) if to_dict(cfg)[k] != base.get(k)]
+        print(f"resuming with changed settings: {', '.join(changed)}")
+    print("resolved config:\n" + describe(cfg), flush=True)
+    result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)
+    print(f"trained {result.step} steps ({result.stopped_by}), {result.images_per_s:.0f} images/s; "
+          f"losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.last_losses.items()))
+    print(f"checkpoint: {result.run_dir / 'checkpoints'}")
+    return 0

@@ -1,0 +1,71 @@
+"""Training logs: a CSV of every logged step, TensorBoard scalars, and a loss-curve PNG."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "global_acc", "local_acc", "images_per_s", "elapsed_s"]
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True):
+        self.path = run_dir / "log.csv"
+        self.run_dir = run_dir
+        if resume_step is not None and self.path.is_file():
+            # keep the rows up to the checkpoint we resume from; later ones are replayed
+            with open(self.path) as f:
+                rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        else:
+            rows = []
+        self.file = open(self.path, "w", newline="")
+        self.writer = csv.DictWriter(self.file, fieldnames=COLUMNS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        self.file.flush()
+        self.tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resume_step)
+            except ImportError:  # tensorboard is optional at run time
+                self.tb = None
+
+    def write(self, row: dict) -> None:
+        self.writer.writerow({k: row.get(k, "") for k in COLUMNS})
+        self.file.flush()
+        if self.tb is not None:
+            for key in COLUMNS[2:-1]:
+                self.tb.add_scalar(f"train/{key}", row[key], row["step"])
+
+    def close(self) -> Path | None:
+        self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+        return plot_losses(self.path, self.run_dir / "loss.png")
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> Path | None:
+    """Each loss term against the step, one panel per term."""
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [int(r["step"]) for r in rows]
+    keys = ["loss", "global", "local", "kl"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
+    for ax, key in zip(axes, keys):
+        ax.plot(steps, [float(r[key]) for r in rows])
+        ax.set_title(key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path

@@ -1,0 +1,190 @@
+"""The training loop: Adam on α·global + β·local + γ·KL over the train split.
+
+Written so that a DistributedDataParallel version only has to wrap the model, shard
+`epoch_order` by rank and save checkpoints on rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from infomax.data.dataset import Dataset
+from infomax.device import autocast, pick_device
+from infomax.errors import InfomaxError
+from infomax.model.config import ModelConfig
+from infomax.model.dim import DIM
+from infomax.objective.terms import dim_terms
+from infomax.train.batches import BatchSource, epoch_order
+from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
+from infomax.train.config import TrainConfig, to_dict
+from infomax.train.logs import RunLog
+
+TERMS = ("global", "local", "kl")  # weighted by α, β, γ
+MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epoch: int
+    images_per_s: float  # over the steps run in this call, start-up excluded
+    last_losses: dict[str, float]
+    stopped_by: str  # "epochs" | "max_steps" | "time_budget"
+
+
+def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
+    c, h, w = dataset.image_shape
+    if h != w:
+        raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
+    mc = ModelConfig(
+        image_size=h, in_channels=c, z_dim=cfg.z_dim, global_pairing=cfg.global_pairing, init=cfg.init,
+        bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
+    )
+    mc.validate()
+    return mc
+
+
+def run_config(cfg: TrainConfig, model_cfg: ModelConfig, dataset: Dataset) -> dict:
+    """Everything embed/eval/resume need: train settings, model, and how pixels are read."""
+    return {
+        "train": to_dict(cfg),
+        "model": model_cfg.to_dict(),
+        "data": {
+            "spec": cfg.data,
+            "kind": dataset.kind,
+            "normalization": dataset.normalization,
+            "image_shape": list(dataset.image_shape),
+            "class_names": dataset.class_names,
+            "options": dataset.options,
+        },
+    }
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bool = False, progress: bool = True) -> TrainResult:
+    run_dir = Path(run_dir)
+    model_cfg = model_config_for(cfg, dataset)
+    split = dataset.split(dataset.train_split)  # test/val images are never seen here
+    n = len(split)
+    if n < cfg.batch_size:
+        raise InfomaxError(f"the train split has {n} images, fewer than one batch of {cfg.batch_size}; lower --batch-size")
+    config = run_config(cfg, model_cfg, dataset)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True)
+    model = DIM(model_cfg).to(device)
+    channels_last = device.type != "mps"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    step = 0
+    if resume:
+        step = _restore(run_dir, config, model, opt, gen)
+    elif (run_dir / "checkpoints" / "latest.json").is_file():
+        raise InfomaxError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+
+    steps_per_epoch = n // cfg.batch_size
+    total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
+    source = BatchSource(split.images, dataset.normalization, device, channels_last)
+    log = RunLog(run_dir, resume_step=step if resume else None)
+    weights = {"global": cfg.alpha, "local": cfg.beta, "kl": cfg.gamma}
+    bar = _progress(progress, total, step)
+    logged = ("loss",) + TERMS + MONITORS
+    sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
+    window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
+    stopped_by = "max_steps" if cfg.max_steps is not None else "epochs"
+    order, order_epoch = None, -1
+    model.train()
+    try:
+        while step < total:
+            epoch, pos = divmod(step, steps_per_epoch)
+            if epoch != order_epoch:
+                order, order_epoch = epoch_order(n, cfg.seed, epoch), epoch
+            x = source.batch(order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size])
+            with autocast(device, cfg.precision):
+                terms = dim_terms(model, x, generator=gen, negatives=cfg.negatives)
+            loss = sum(weights[k] * terms[k].float() for k in TERMS)
+            if not torch.isfinite(loss):
+                bad = [k for k in TERMS if not torch.isfinite(terms[k])]
+                raise InfomaxError(
+                    f"the loss became {loss.item()} at step {step + 1} (term: {', '.join(bad) or 'total'}); "
+                    f"training stopped, the last good checkpoint in {run_dir / 'checkpoints'} is intact. "
+                    "Try a lower --lr or --precision fp32"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            ran += 1
+            window_steps += 1
+            sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in TERMS + MONITORS])
+            if step % cfg.log_every == 0 or step == total:
+                now = time.perf_counter()
+                row = dict(zip(logged, (sums / window_steps).tolist()))
+                row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(now - t0, 3),
+                           images_per_s=window_steps * cfg.batch_size / (now - window_start))
+                log.write(row)
+                bar.set_postfix(epoch=f"{row['epoch']:.2f}", img_s=f"{row['images_per_s']:.0f}",
+                                **{k: f"{row[k]:.4f}" for k in ("loss",) + TERMS})
+                sums.zero_()
+                window_start, window_steps = time.perf_counter(), 0
+            bar.update(1)
+            if step % cfg.checkpoint_every == 0 and step < total:
+                _save(run_dir, config, model, opt, gen, step, steps_per_epoch)
+            if cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget * 60:
+                stopped_by = "time_budget"
+                break
+        elapsed = time.perf_counter() - t0
+        _save(run_dir, config, model, opt, gen, step, steps_per_epoch)
+    finally:
+        bar.close()
+        log.close()
+    last = {k: float(terms[k].item()) for k in TERMS} if ran else {}
+    return TrainResult(run_dir, step, step // steps_per_epoch, ran * cfg.batch_size / max(elapsed, 1e-9), last, stopped_by)
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def _save(run_dir, config, model, opt, gen, step, steps_per_epoch) -> None:
+    state = {
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "epoch": step // steps_per_epoch,
+        "position": step % steps_per_epoch,
+        "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    save_checkpoint(run_dir, config=config, model=model, state=state, step=step, epoch=step // steps_per_epoch)
+
+
+def _restore(run_dir: Path, config: dict, model, opt, gen) -> int:
+    ckpt = load_checkpoint(run_dir)
+    old = ckpt.config
+    diff = config_difference(old["model"], config["model"])
+    diff += [f"data.{line}" for line in config_difference(
+        {k: old["data"].get(k) for k in ("normalization", "image_shape")},
+        {k: config["data"].get(k) for k in ("normalization", "image_shape")})]
+    if diff:
+        raise InfomaxError("--resume refused: the model config differs from the checkpoint's:\n  " + "\n  ".join(diff))
+    model.load_state_dict(ckpt.weights)
+    state = ckpt.training_state()
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
+__all__ = ["train", "TrainResult", "model_config_for", "run_config"]

@@ -1,0 +1,79 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from infomax.errors import InfomaxError
+from infomax.train.checkpoint import load_checkpoint
+from infomax.train.config import resolve
+from infomax.train.loop import train
+
+
+def _cfg(**over):
+    base = {"batch_size": 32, "max_steps": 6, "checkpoint_every": 3, "log_every": 1, "device": "cpu",
+            "z_dim": 32, "deterministic": True}
+    return resolve("digits", {}, {**base, **over})
+
+
+def test_resume_equals_straight_run(tmp_path, digits16):
+    straight = train(_cfg(max_steps=8), tmp_path / "a", digits16, progress=False)
+    train(_cfg(max_steps=4), tmp_path / "b", digits16, progress=False)
+    resumed = train(_cfg(max_steps=8), tmp_path / "b", digits16, resume=True, progress=False)
+    assert straight.step == resumed.step == 8
+    wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    with open(tmp_path / "b" / "log.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == list(range(1, 9))
+
+
+def test_run_folder_holds_config_logs_and_curve(tmp_path, digits16):
+    result = train(_cfg(), tmp_path, digits16, progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["batch_size"] == 32 and saved["model"]["image_size"] == 16
+    assert saved["data"]["normalization"] == "center"
+    assert (tmp_path / "loss.png").is_file() and (tmp_path / "tensorboard").is_dir()
+    assert load_checkpoint(tmp_path).config == saved
+    assert result.epoch == 6 // (256 // 32)
+
+
+def test_resume_refuses_changed_model(tmp_path, digits16):
+    train(_cfg(max_steps=2), tmp_path, digits16, progress=False)
+    with pytest.raises(InfomaxError, match="z_dim: 32 -> 64"):
+        train(_cfg(max_steps=4, z_dim=64), tmp_path, digits16, resume=True, progress=False)
+    with pytest.raises(InfomaxError, match="already holds a run"):
+        train(_cfg(max_steps=4), tmp_path, digits16, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits16, monkeypatch):
+    import infomax.train.loop as loop
+
+    real = loop.dim_terms
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 5:
+            terms["local"] = terms["local"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(loop, "dim_terms", poisoned)
+    with pytest.raises(InfomaxError, match="step 5 .*local"):
+        train(_cfg(), tmp_path, digits16, progress=False)
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.step == 3
+    assert all(torch.isfinite(v.float()).all() for v in ckpt.weights.values())
+
+
+def test_data_smaller_than_a_batch_is_refused(tmp_path, digits16):
+    with pytest.raises(InfomaxError, match="fewer than one batch"):
+        train(_cfg(batch_size=512), tmp_path, digits16, progress=False)
+
+
+def test_time_budget_stops_cleanly(tmp_path, digits16):
+    result = train(_cfg(max_steps=10_000, time_budget=0.002), tmp_path, digits16, progress=False)
+    assert result.stopped_by == "time_budget" and 1 <= result.step < 10_000
+    assert load_checkpoint(tmp_path).step == result.step
