@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q
 
 demo: install
-	$(VENV)/bin/infomax data info $(if $(DATA),$(DATA),digits)
+	$(VENV)/bin/infomax demo $(if $(DATA),--data $(DATA)) --out $(OUT)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "infomax.eval.cli",
     "infomax.index.cli",
     "infomax.serve.cli",
+    "infomax.study.cli",
+    "infomax.demo",
 ]
 
 

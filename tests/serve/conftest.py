@@ -1,4 +1,8 @@
-"""A real tiny search stack for the service tests: digits at 16×16, a 3-step checkpoint, its index."""
+"""A real tiny search stack for the service tests: digits at 16×16, a 3-step checkpoint, its index.
+
+The index holds the train split (1,437 images), as `infomax index` does by default: gallery row p
+is train image p.
+"""
 
 import io
 from types import SimpleNamespace
@@ -10,17 +14,6 @@ from PIL import Image
 SPEC = "digits,size=16"
 
 
-def build_index(emb_dir, out_dir):
-    import sys
-    sys.path.insert(0, "/tmp/devindex")
-    return out_dir
-
-
-def open_index(index_dir, emb_dir):
-    from fakeindex import GalleryIndex
-    return GalleryIndex.load(emb_dir)
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """Run folder, embeddings, index and the decoded data, built once per test session."""
@@ -28,6 +21,7 @@ def stack(tmp_path_factory):
     from infomax.embed.embedder import Embedder
     from infomax.embed.files import save_embeddings
     from infomax.embed.run import embed_dataset
+    from infomax.index.store import build_gallery
     from infomax.train.config import resolve
     from infomax.train.loop import train
 
@@ -39,18 +33,19 @@ def stack(tmp_path_factory):
     embedder = Embedder.from_checkpoint(root / "run", device="cpu")
     emb = embed_dataset(embedder, data, spec=SPEC, checkpoint=str(root / "run"))
     save_embeddings(root / "emb", emb)
-    build_index(root / "emb", root / "index")
+    build_gallery(root / "emb", root / "index", split="train")
     return SimpleNamespace(root=root, cache=cache, run=root / "run", emb=root / "emb", index=root / "index",
                            data=data, embedder=embedder, spec=SPEC)
 
 
 @pytest.fixture(scope="session")
 def service(stack):
+    from infomax.index.store import GalleryIndex
     from infomax.serve.gallery import Gallery
     from infomax.serve.service import SearchService
 
-    index = open_index(stack.index, stack.emb)
-    svc = SearchService(stack.embedder, index, Gallery.from_dataset(stack.data, index.metadata, stack.spec))
+    index = GalleryIndex.load(stack.index)
+    svc = SearchService(stack.embedder, index, Gallery.for_index(stack.data, index, stack.spec))
     yield svc
     svc.close()
 

@@ -1,6 +1,7 @@
 """The JSON API: searches by upload and by row, gallery images, and every kind of bad input."""
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -18,21 +19,21 @@ def test_health_and_schema(client, service):
     assert "/api/images/{row}" in schema["paths"]
     info = client.get("/api/info").json()
     assert info["gallery"] == service.size and info["class_names"] == [str(i) for i in range(10)]
-    assert info["image_shape"] == [1, 16, 16] and info["max_k"] == 100
+    assert info["image_shape"] == [1, 16, 16] and info["max_k"] == 100 and info["gallery"] == 1437
 
 
 def test_upload_finds_the_image_itself_first(client, stack):
-    pixels = stack.data.splits["test"].images[7]
+    pixels = stack.data.splits["train"].images[7]  # gallery row 7
     reply = client.post("/api/search", files={"file": ("seven.png", encode(pixels), "image/png")}, data={"k": "5"})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["k"] == 5 and len(body["results"]) == 5
     assert body["query"] == {"type": "upload", "filename": "seven.png", "bytes": len(encode(pixels))}
     first = body["results"][0]
-    row = len(stack.data.splits["train"]) + 7
-    assert first["row"] == row and first["id"] == stack.data.splits["test"].ids[7]
-    assert first["score"] == pytest.approx(max(r["score"] for r in body["results"]))
-    assert first["label_name"] == str(stack.data.splits["test"].labels[7]) and first["image_url"] == f"/api/images/{row}"
+    assert first["row"] == 7 and first["id"] == stack.data.splits["train"].ids[7]
+    assert first["score"] == pytest.approx(1.0, abs=1e-4)
+    assert first["label"] == int(stack.data.splits["train"].labels[7])
+    assert first["label_name"] == str(stack.data.splits["train"].labels[7]) and first["image_url"] == "/api/images/7"
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -43,26 +44,38 @@ def test_upload_default_k_and_jpeg(client, stack):
     assert reply.status_code == 200 and len(reply.json()["results"]) == 10
 
 
-def test_upload_equals_the_index_search(client, service, stack):
-    """The API answers what the index answers for the same file decoded and embedded the same way."""
-    pixels = stack.data.splits["test"].images[11]
-    data = encode(pixels)
-    reply = client.post("/api/search", files={"file": ("q.png", data, "image/png")}, data={"k": "8"}).json()
-    vector = stack.embedder.embed(stack.embedder.load_image(data)[None])
-    scores, rows = service.index.search(vector, 8)
-    assert [r["row"] for r in reply["results"]] == rows[0].tolist()
-    np.testing.assert_allclose([r["score"] for r in reply["results"]], scores[0], rtol=1e-5, atol=1e-6)
+def _infomax_search(stack, tmp_path, *args) -> list[dict]:
+    """The neighbours `infomax search` prints (as JSON) for one query."""
+    from infomax.cli import main
+
+    out = tmp_path / "search.json"
+    assert main(["search", *args, "--index", str(stack.index), "--json", str(out)]) == 0
+    return json.loads(out.read_text())["results"][0]["neighbours"]
 
 
-def test_search_by_row_and_by_id_leaves_the_query_out(client, service, stack):
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_upload_equals_infomax_search(client, stack, tmp_path, fmt):
+    """The API answers what `infomax search` answers for the same file."""
+    query = tmp_path / f"query.{fmt.lower()}"
+    query.write_bytes(encode(stack.data.splits["test"].images[11], fmt))  # a test image: not in the gallery
+    with open(query, "rb") as f:
+        reply = client.post("/api/search", files={"file": (query.name, f, f"image/{fmt.lower()}")}, data={"k": "8"}).json()
+    expected = _infomax_search(stack, tmp_path, str(query), "--checkpoint", str(stack.run), "--k", "8")
+    assert [(r["row"], r["id"], r["label_name"]) for r in reply["results"]] == \
+           [(n["row"], n["id"], n["label_name"]) for n in expected]
+    np.testing.assert_allclose([r["score"] for r in reply["results"]], [n["score"] for n in expected], atol=2e-6)
+
+
+def test_search_by_row_equals_infomax_search_by_row(client, stack, tmp_path):
     reply = client.post("/api/search", json={"id": 5, "k": 4})
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["query"]["type"] == "row" and body["query"]["row"] == 5 and body["query"]["image_url"] == "/api/images/5"
     rows = [r["row"] for r in body["results"]]
-    assert len(rows) == 4 and 5 not in rows
-    scores, expected = service.index.search(np.asarray(service.index.vector(5))[None], 5)
-    assert rows == [r for r in expected[0].tolist() if r != 5][:4]
+    assert len(rows) == 4 and 5 not in rows  # the query itself is left out
+    expected = _infomax_search(stack, tmp_path, "--row", "5", "--k", "4")
+    assert rows == [n["row"] for n in expected]
+    np.testing.assert_allclose([r["score"] for r in body["results"]], [n["score"] for n in expected], atol=2e-6)
     by_id = client.post("/api/search", json={"id": stack.data.splits["train"].ids[5], "k": 4}).json()
     assert [r["row"] for r in by_id["results"]] == rows
     assert len(client.post("/api/search", json={"id": 0}).json()["results"]) == 10
@@ -115,6 +128,7 @@ def _bad_requests(stack):
         ("unknown row", lambda c: c.post("/api/search", json={"id": 10**6}), 404, "no gallery row"),
         ("negative row", lambda c: c.post("/api/search", json={"id": -1}), 404, "no gallery row"),
         ("unknown id", lambda c: c.post("/api/search", json={"id": "nope.png"}), 404, "unknown id"),
+        ("id outside the gallery", lambda c: c.post("/api/search", json={"id": stack.data.splits["test"].ids[0]}), 404, "unknown id"),
         ("id of a wrong type", lambda c: c.post("/api/search", json={"id": [1]}), 422, '"id" must be'),
         ("no id", lambda c: c.post("/api/search", json={"k": 3}), 422, '"id"'),
         ("broken JSON", lambda c: c.post("/api/search", content=b"{id: 3", headers={"content-type": "application/json"}), 400, "not valid JSON"),

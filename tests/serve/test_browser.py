@@ -51,8 +51,14 @@ def test_upload_then_click_a_result(browser, live_url, stack, tmp_path):
     page.screenshot(path=str(tmp_path / "search-page.png"), full_page=True)
     print(f"screenshot: {tmp_path / 'search-page.png'}")
 
-    page.click("#random")
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("body[data-state=error]")
+    assert "not an image" in page.locator("#message").text_content()
+
+    page.click("#random")  # the page keeps working after an error
     page.wait_for_selector("body[data-state=done]")
-    assert page.locator("#results .hit").count() == 5
+    assert page.locator("#results .hit").count() == 5 and page.locator("#message").is_hidden()
     assert not errors, errors
     page.close()

@@ -41,7 +41,7 @@ def test_addresses():
 def test_serve_starts_answers_and_stops(stack):
     env = {**os.environ, "INFOMAX_HOME": str(stack.cache)}
     cmd = [sys.executable, "-m", "infomax", "serve", "--index", str(stack.index), "--checkpoint", str(stack.run),
-           "--port", "0", "--device", "cpu"]  # --data defaults to the spec recorded with the embeddings
+           "--port", "0", "--device", "cpu"]  # --data defaults to the spec the index records
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         lines = []
@@ -52,7 +52,7 @@ def test_serve_starts_answers_and_stops(stack):
                 break
         assert found, "".join(lines)
         url = found.group(1)
-        assert httpx.get(url + "healthz").json()["gallery"] == len(stack.data.splits["train"]) + len(stack.data.splits["test"])
+        assert httpx.get(url + "healthz").json()["gallery"] == len(stack.data.splits["train"])
         reply = httpx.post(url + "api/search", json={"id": 0, "k": 3})
         assert reply.status_code == 200 and len(reply.json()["results"]) == 3
         proc.send_signal(signal.SIGINT)
@@ -63,14 +63,15 @@ def test_serve_starts_answers_and_stops(stack):
             proc.wait()
 
 
-def test_serve_refuses_a_data_set_that_does_not_match(stack, tmp_path):
+def test_serve_refuses_a_data_set_that_does_not_match(stack, tmp_path, monkeypatch, capsys):
+    from infomax.cli import main
     from tests.serve.conftest import encode
 
     (tmp_path / "other").mkdir()
     for i in range(3):
         (tmp_path / "other" / f"{i}.png").write_bytes(encode(stack.data.splits["test"].images[i]))
-    env = {**os.environ, "INFOMAX_HOME": str(stack.cache)}
-    cmd = [sys.executable, "-m", "infomax", "serve", "--index", str(stack.index), "--checkpoint", str(stack.run),
-           "--data", f"folder:{tmp_path / 'other'},size=16,mode=L", "--port", "0"]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 2 and "does not match the index" in done.stderr
+    monkeypatch.setenv("INFOMAX_HOME", str(stack.cache))
+    code = main(["serve", "--index", str(stack.index), "--checkpoint", str(stack.run), "--device", "cpu",
+                 "--data", f"folder:{tmp_path / 'other'},size=16,mode=L", "--port", "0"])
+    assert code == 2
+    assert "holds 3 images but the index refers to image 1436" in capsys.readouterr().err

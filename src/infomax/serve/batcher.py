@@ -20,7 +20,9 @@ _STOP = object()
 class Batcher:
     """Run `run_batch(jobs) -> results` (one result per job, same order) on a worker thread."""
 
-    def __init__(self, run_batch: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 64, name: str = "infomax-search"):
+    def __init__(self, run_batch: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 64,
+                 name: str = "infomax-search", setup: Callable[[], Any] | None = None):
+        """`setup` runs first on the worker thread (per-thread settings such as OpenMP threads)."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be ≥ 1, got {max_batch}")
         self.run_batch = run_batch
@@ -30,6 +32,7 @@ class Batcher:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._setup = setup
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -73,6 +76,8 @@ class Batcher:
         return items, stop
 
     def _loop(self) -> None:
+        if self._setup is not None:
+            self._setup()
         stop = False
         while not stop:
             items, stop = self._take()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import socket
 import sys
@@ -14,8 +15,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Loads the index, the encoder and the gallery images once, then serves the search page at / "
                     "and the API at /api (schema at /docs). Binds to 127.0.0.1 unless --host says otherwise.")
     p.add_argument("--index", required=True, help="index folder written by `infomax index`")
-    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a step folder")
-    p.add_argument("--data", help="data spec of the gallery images (default: the one the embeddings were made from)")
+    p.add_argument("--checkpoint", help="run folder (its latest checkpoint) or step folder that embeds uploads "
+                                        "(default: the one the index records)")
+    p.add_argument("--data", help="data spec of the gallery images (default: the one the index records)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (for uploaded images)")
@@ -64,29 +66,35 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from infomax.serve.app import create_app
-    from infomax.serve.service import SearchService, set_threads
+    from infomax.serve.service import SearchService, default_threads
 
     sock = bind(args.host, args.port)
-    set_threads(args.threads)
     port = sock.getsockname()[1]
     try:
-        print(f"loading the index {args.index} and the checkpoint {args.checkpoint} ...", flush=True)
-        service = SearchService.open(args.index, args.checkpoint, args.data, device=args.device)
+        print(f"loading the index {args.index} ...", flush=True)
+        service = SearchService.open(args.index, args.checkpoint, args.data, device=args.device,
+                                     threads=args.threads or default_threads())
     except BaseException:
         sock.close()
         raise
+    gc.freeze()  # the loaded gallery and model are long-lived: keep them out of every collection
     try:
         app = create_app(service)
         config = uvicorn.Config(app, workers=1, log_level="warning", access_log=args.access_log,
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         url = browser_url(args.host, port)
-        print(f"searching {service.size} images with {service.embedder.z_dim}-d features")
+        print(f"searching {service.size} images with {service.embedder.z_dim}-d features "
+              f"({service.index.kind} index, {args.threads or default_threads()} search threads)")
         print(f"open {url} in a browser (API schema: {url}docs); Ctrl+C stops", flush=True)
         if not is_loopback(args.host):
             print(f"note: listening on {args.host}: other machines that can reach this one can use the service",
                   file=sys.stderr)
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn finishes the open requests, then passes Ctrl+C on
+            pass
+        print("stopped", flush=True)
     finally:
         service.close()
         sock.close()

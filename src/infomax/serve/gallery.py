@@ -1,7 +1,9 @@
-"""The gallery: the data set's images by row number, with their ids and class names, as PNG.
+"""The gallery: the indexed images by gallery row, with their ids and class names, as PNG.
 
-Row numbers are the embeddings' rows: the data set's splits in order (train first). Images are
-only ever looked up by row in the decoded data set; no path from a client is opened.
+A gallery row is a position in the index (what `infomax search` calls a row). The index records
+the embeddings row of each position, and embeddings rows are the data set's images in order
+(its splits one after another, train first); the pixels come from the decoded data set. Images
+are only ever looked up by row number: no path from a client is opened.
 """
 
 from __future__ import annotations
@@ -21,51 +23,51 @@ PNG_CACHE = 4096  # encoded images kept in memory (a 32×32 PNG is about 3 KB)
 
 
 class Gallery:
-    """Images (uint8 C×H×W) and their description, addressed by row number."""
+    """Images (uint8 C×H×W) and their description, addressed by gallery row."""
 
-    def __init__(self, parts: Sequence[np.ndarray], ids: Sequence[str], labels: Sequence, label_names: Sequence):
-        self.parts = list(parts)  # one uint8 N×C×H×W array per split, in row order
+    def __init__(self, parts: Sequence[np.ndarray], data_rows: Sequence[int], metadata: pd.DataFrame):
+        """parts: the data set's image arrays (uint8 N×C×H×W), one per split, in order;
+        data_rows: for each gallery row, its row in those parts taken one after another;
+        metadata: for each gallery row, id, label and label_name."""
+        self.parts = list(parts)
         self.starts = np.cumsum([0] + [len(p) for p in self.parts]).tolist()
-        n = self.starts[-1]
-        if not len(ids) == len(labels) == len(label_names) == n:
-            raise ValueError(f"gallery of {n} images but {len(ids)} ids, {len(labels)} labels, {len(label_names)} names")
-        self.ids = [str(i) for i in ids]
-        self.labels = [None if _missing(v) else int(v) for v in labels]
-        self.label_names = [None if _missing(v) or str(v) == "" else str(v) for v in label_names]
-        self._rows_by_id = None
+        self.data_rows = np.asarray(data_rows, dtype=np.int64)
+        if len(metadata) != len(self.data_rows):
+            raise ValueError(f"{len(self.data_rows)} gallery rows but {len(metadata)} metadata rows")
+        self.ids = [str(i) for i in metadata["id"]]
+        self.labels = [None if _missing(v) else int(v) for v in metadata["label"]]
+        self.label_names = [None if _missing(v) or str(v) == "" else str(v) for v in metadata["label_name"]]
+        self._rows_by_id = {v: r for r, v in enumerate(self.ids)}
         self.png = lru_cache(maxsize=PNG_CACHE)(self._png)
 
     @classmethod
-    def from_dataset(cls, dataset, metadata, spec: str = "the data") -> "Gallery":
-        """The data set's images with the embeddings' metadata (id, label, label_name per row).
+    def for_index(cls, dataset, index, spec: str = "the data") -> "Gallery":
+        """The images of an index's gallery, from the data set its embeddings were made from.
 
-        Refuses a data set whose rows are not the ones the embeddings describe.
+        Refuses a data set whose images are not the ones the index describes (compared by id).
         """
-        parts = [split.images for split in dataset.splits.values()]
-        data_ids = [i for split in dataset.splits.values() for i in split.ids]
-        ids = metadata["id"].astype(str).tolist()
-        if len(data_ids) != len(ids):
-            raise InfomaxError(
-                f"{spec} holds {len(data_ids)} images but the index describes {len(ids)}; "
-                "pass the --data the embeddings were made from"
-            )
-        for row, (a, b) in enumerate(zip(data_ids, ids)):
-            if str(a) != b:
-                raise InfomaxError(
-                    f"{spec} does not match the index: row {row} is '{a}' in the data but '{b}' in the index; "
-                    "pass the --data the embeddings were made from"
-                )
-        return cls(parts, ids, metadata["label"].tolist(), metadata["label_name"].tolist())
+        data_ids = [str(i) for split in dataset.splits.values() for i in split.ids]
+        rows = np.asarray(index.embedding_rows, dtype=np.int64)
+        hint = "pass the --data the embeddings were made from"
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(data_ids)):
+            raise InfomaxError(f"{spec} holds {len(data_ids)} images but the index refers to image "
+                               f"{int(rows.max())}; {hint}")
+        for position, (row, id_) in enumerate(zip(rows.tolist(), index.ids)):
+            if data_ids[row] != str(id_):
+                raise InfomaxError(f"{spec} does not match the index: gallery row {position} is '{id_}' in the "
+                                   f"index but '{data_ids[row]}' in the data; {hint}")
+        return cls([split.images for split in dataset.splits.values()], rows, index.metadata)
 
     def __len__(self) -> int:
-        return self.starts[-1]
+        return len(self.data_rows)
 
     def image(self, row: int) -> np.ndarray:
-        """uint8 C×H×W of one row."""
+        """uint8 C×H×W of one gallery row."""
         if not 0 <= row < len(self):
             raise IndexError(f"row {row} is outside the gallery (0..{len(self) - 1})")
-        part = bisect_right(self.starts, row) - 1
-        return np.asarray(self.parts[part][row - self.starts[part]])
+        data_row = int(self.data_rows[row])
+        part = bisect_right(self.starts, data_row) - 1
+        return np.asarray(self.parts[part][data_row - self.starts[part]])
 
     def _png(self, row: int) -> bytes:
         pixels = self.image(row)
@@ -75,9 +77,7 @@ class Gallery:
         return out.getvalue()
 
     def row_of(self, id_: str) -> int | None:
-        """The row of a source id, or None."""
-        if self._rows_by_id is None:
-            self._rows_by_id = {v: r for r, v in enumerate(self.ids)}
+        """The gallery row of an image id, or None."""
         return self._rows_by_id.get(id_)
 
     def describe(self, row: int) -> dict:

@@ -40,27 +40,43 @@ class Hits:
 class SearchService:
     """Answers searches by image or by gallery row; safe to call from many threads at once."""
 
-    def __init__(self, embedder, index, gallery: Gallery, max_batch: int = 64):
+    def __init__(self, embedder, index, gallery: Gallery, max_batch: int = 64, threads: int | None = None):
+        """threads: set the model's and the index's thread counts to this (None leaves them as they are)."""
         self.embedder = embedder
         self.index = index
         self.gallery = gallery
-        self.size = len(index.ids)
-        self.batcher = Batcher(self._run_batch, max_batch=max_batch)
+        self.size = len(gallery)
+        if len(index) != self.size:
+            raise ValueError(f"the index holds {len(index)} vectors but the gallery {self.size} images")
+        setup = None
+        if threads is not None:
+            index.threads = threads  # the index picks 1 thread or this many per search
+            setup = lambda: set_threads(threads)  # noqa: E731
+        self.batcher = Batcher(self._run_batch, max_batch=max_batch, setup=setup)
 
     @classmethod
-    def open(cls, index_dir: str, checkpoint: str, data: str | None = None, device: str = "auto") -> "SearchService":
-        """Load the index, the encoder and the gallery images (the data spec defaults to the index's)."""
+    def open(cls, index_dir: str, checkpoint: str | None = None, data: str | None = None, device: str = "auto",
+             threads: int | None = None) -> "SearchService":
+        """Load the index, the encoder and the gallery images.
+
+        checkpoint and data default to the ones the index records (the embeddings' checkpoint and
+        data spec), as in `infomax search`.
+        """
         from infomax.data import load
         from infomax.embed.embedder import Embedder
         from infomax.index.store import GalleryIndex
 
         index = GalleryIndex.load(index_dir)
+        checkpoint = checkpoint or index.info.get("checkpoint")
+        if not checkpoint:
+            raise InfomaxError(f"the index {index_dir} records no checkpoint; pass --checkpoint RUN_DIR")
         embedder = Embedder.from_checkpoint(checkpoint, device=device)
-        spec = data or data_spec_of(index, embedder)
-        dataset = load(spec, progress=False)
-        gallery = Gallery.from_dataset(dataset, index.metadata, spec)
-        check_dimensions(index, embedder, index_dir, checkpoint)
-        return cls(embedder, index, gallery)
+        if index.dim != embedder.z_dim:
+            raise InfomaxError(f"the index {index_dir} holds {index.dim}-dim vectors but {checkpoint} makes "
+                               f"{embedder.z_dim}-dim features; pass the checkpoint whose embeddings were indexed")
+        spec = data or index.info.get("data") or embedder.config["data"]["spec"]
+        gallery = Gallery.for_index(load(spec, progress=False), index, spec)
+        return cls(embedder, index, gallery, threads=threads)
 
     def close(self) -> None:
         self.batcher.close()
@@ -122,34 +138,15 @@ class SearchService:
         return Hits([r for r, _ in keep], [s for _, s in keep])
 
 
-def set_threads(threads: int | None = None) -> int:
-    """Threads for the model and the index scan (process-wide); by default all cores but one,
-    which is left to the event loop that parses requests and writes responses."""
+def default_threads() -> int:
+    """All cores but one, which is left to the event loop that parses requests and writes responses."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def set_threads(n: int) -> None:
+    """Threads for the model (process-wide) and the index scan (OpenMP: for the calling thread)."""
     import faiss
     import torch
 
-    n = threads or max(1, (os.cpu_count() or 2) - 1)
     torch.set_num_threads(n)
     faiss.omp_set_num_threads(n)
-    return n
-
-
-def data_spec_of(index, embedder) -> str:
-    """The data spec recorded with the index's embeddings, else the checkpoint's training data."""
-    info = getattr(index, "info", None) or {}
-    for key in ("data", "data_spec"):
-        if isinstance(info.get(key), str):
-            return info[key]
-    embeddings = info.get("embeddings") if isinstance(info.get("embeddings"), dict) else {}
-    if isinstance(embeddings.get("data"), str):
-        return embeddings["data"]
-    return embedder.config["data"]["spec"]
-
-
-def check_dimensions(index, embedder, index_dir: str, checkpoint: str) -> None:
-    dim = int(np.asarray(index.vector(0)).shape[-1]) if len(index.ids) else embedder.z_dim
-    if dim != embedder.z_dim:
-        raise InfomaxError(
-            f"the index {index_dir} holds {dim}-dimensional vectors but {checkpoint} makes {embedder.z_dim}; "
-            "pass the checkpoint the embeddings were made with"
-        )

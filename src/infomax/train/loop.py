@@ -127,7 +127,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             ran += 1
             window_steps += 1
             sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in TERMS + MONITORS])
-            if step % cfg.log_every == 0 or step == total:
+            out_of_time = cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget * 60
+            if step % cfg.log_every == 0 or step == total or out_of_time:
                 now = time.perf_counter()
                 row = dict(zip(logged, (sums / window_steps).tolist()))
                 row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(now - t0, 3),
@@ -140,7 +141,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             bar.update(1)
             if step % cfg.checkpoint_every == 0 and step < total:
                 _save(run_dir, config, model, opt, gen, step, steps_per_epoch)
-            if cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget * 60:
+            if out_of_time:
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0

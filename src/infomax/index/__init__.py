@@ -1,0 +1,1 @@
+"""Search: faiss indexes over embeddings, and nearest-neighbour queries against them."""

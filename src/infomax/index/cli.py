@@ -1,0 +1,93 @@
+"""`infomax index` and `infomax search`: build a gallery index, then query it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from infomax.errors import InfomaxError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "index",
+        help="build a faiss index over embeddings for image search",
+        description="Index L2-normalized embeddings (cosine similarity). auto: exact (flat) up to "
+        "100,000 vectors, HNSW above; name --kind to choose.",
+    )
+    p.add_argument("--embeddings", required=True, metavar="EMB_DIR", help="folder written by `infomax embed`")
+    p.add_argument("--out", required=True, metavar="INDEX_DIR")
+    p.add_argument("--split", default=None, help="split to index, or 'all' (default: train)")
+    p.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivf"), default="auto")
+    p.add_argument("--threads", type=int, default=None, help="build threads (default: all cores)")
+    p.set_defaults(func=run_index)
+
+    p = subparsers.add_parser(
+        "search",
+        help="find the gallery images nearest to image files or to gallery rows",
+        description="Encode IMAGE files with the checkpoint and print the k nearest gallery ids with "
+        "cosine scores; or query gallery rows with --row (no checkpoint needed, the row itself is left out).",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--index", required=True, metavar="INDEX_DIR")
+    p.add_argument("--checkpoint", metavar="RUN_DIR", help="encoder for IMAGE files (default: the one the index records)")
+    p.add_argument("--row", type=int, action="append", metavar="N", help="query by gallery position (repeatable)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write JSON (to FILE, or stdout)")
+    p.add_argument("--embeddings", metavar="EMB_DIR", help="check that the index was built from these embeddings")
+    p.set_defaults(func=run_search)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    from infomax.embed.files import load_embeddings
+    from infomax.index.store import build_gallery
+
+    emb = load_embeddings(args.embeddings)
+    split = args.split or ("train" if "train" in emb.splits else emb.splits[0])
+    index = build_gallery(args.embeddings, args.out, split=split, kind=args.kind, threads=args.threads, emb=emb)
+    settings = ", ".join(f"{k}={v}" for k, v in index.params.items())
+    print(f"index: {len(index)} vectors ({split}, {index.dim} dims), {index.kind}"
+          f"{f' ({settings})' if settings else ''}, built in {index.info['build_seconds']} s -> {args.out}")
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from infomax.index import search
+    from infomax.index.store import GalleryIndex
+
+    if not args.images and not args.row:
+        raise InfomaxError("nothing to search: give IMAGE files or --row N")
+    if args.k < 1:
+        raise InfomaxError(f"--k must be at least 1, got {args.k}")
+    index = GalleryIndex.load(args.index)
+    if args.embeddings:
+        from infomax.embed.files import load_embeddings
+
+        index.check_embeddings(load_embeddings(args.embeddings))
+    found = []
+    if args.row:
+        scores, pos = search.search_rows(index, args.row, args.k)
+        found += search.results(index, [f"row {r} ({index.ids[r]})" for r in args.row], scores, pos)
+    if args.images:
+        recorded = index.info.get("checkpoint")
+        checkpoint = args.checkpoint or recorded
+        if not checkpoint:
+            raise InfomaxError("the index records no checkpoint; pass --checkpoint RUN_DIR to encode the images")
+        if args.checkpoint and recorded and Path(args.checkpoint).resolve() != Path(recorded).resolve():
+            print(f"search: note: the index holds features of {recorded}; images encoded with another "
+                  "checkpoint only match if it is the same model", file=sys.stderr)
+        vectors = search.encode_files(args.images, checkpoint, index.dim)
+        scores, pos = index.search(vectors, min(args.k, len(index)))
+        found += search.results(index, list(args.images), scores, pos)
+    if args.json:
+        text = json.dumps({"index": str(args.index), "k": args.k, "results": found}, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+            print(f"search: wrote {args.json}")
+    else:
+        print(search.format_text(found))
+    return 0

@@ -1,0 +1,233 @@
+"""A gallery index on disk, and `GalleryIndex`, the object that searches it.
+
+INDEX_DIR/
+  index.json         kind, search settings, dims, size, the source embeddings and their fingerprint
+  vectors.npy        float32 n×D: the gallery vectors, L2-normalized (exact scores, re-ranking, .vector)
+  rows.npy           int64 n: the row of each gallery vector in the embeddings folder
+  metadata.parquet   n rows: id, split, label, label_name of each gallery vector
+  index.faiss        the faiss structure (hnsw / ivf only; a flat index is rebuilt from vectors.npy)
+
+A folder is written under a temporary name and renamed into place, so a reader never sees half of one.
+
+Positions: `GalleryIndex.search` returns positions 0..n-1 in the gallery; `.ids[p]`,
+`.metadata.iloc[p]`, `.embedding_rows[p]` and `.vector(p)` describe position p.
+
+Threads: `search` only reads the index, so several threads may call it at once on one
+GalleryIndex (faiss CPU searches are safe for concurrent readers; the per-call search settings
+are passed as parameters, never written into the shared index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infomax.errors import InfomaxError
+from infomax.index.build import flat_index
+
+INFO, VECTORS, ROWS, METADATA, FAISS = "index.json", "vectors.npy", "rows.npy", "metadata.parquet", "index.faiss"
+FORMAT = 1
+SAMPLE_ROWS = 1024
+SMALL_BATCH = 16  # fewer queries than this search on one thread: no thread start-up per query
+
+
+def fingerprint(vectors: np.ndarray, ids) -> dict:
+    """Identity of an embeddings matrix (N×D) and its ids: shape + sha256 of up to 1024 evenly spaced rows."""
+    n = len(vectors)
+    sample = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64)) if n else np.zeros(0, np.int64)
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(np.asarray(vectors[sample], dtype=np.float32)).tobytes())
+    ids = np.asarray(ids, dtype=object)
+    h.update("\n".join(str(i) for i in ids[sample]).encode())
+    return {"shape": [int(n), int(vectors.shape[1])], "sample_sha256": h.hexdigest()}
+
+
+def write_index_dir(out_dir: str | Path, info: dict, unit: np.ndarray, rows: np.ndarray, metadata: pd.DataFrame, faiss_index=None) -> Path:
+    """Write a complete index folder atomically (temp folder + rename); replaces an older index there."""
+    import faiss
+
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INFO).is_file())):
+        raise InfomaxError(f"{out} exists and is not an index folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        with open(tmp / VECTORS, "wb") as f:
+            np.save(f, np.ascontiguousarray(unit, dtype=np.float32))
+        with open(tmp / ROWS, "wb") as f:
+            np.save(f, np.asarray(rows, dtype=np.int64))
+        metadata.reset_index(drop=True).to_parquet(tmp / METADATA, index=False)
+        if faiss_index is not None:
+            faiss.write_index(faiss_index, str(tmp / FAISS))
+        (tmp / INFO).write_text(json.dumps(info, indent=2))
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class GalleryIndex:
+    """A loaded gallery index: search unit-normalized queries by cosine similarity."""
+
+    def __init__(self, path: Path, info: dict, vectors: np.ndarray, rows: np.ndarray, metadata: pd.DataFrame, index):
+        self.path = path
+        self.info = info
+        self.kind: str = info["kind"]
+        self.params: dict = info.get("params", {})
+        self.vectors = vectors  # float32 n×D unit vectors (memory-mapped)
+        self.embedding_rows = rows  # int64 n: rows in the embeddings folder
+        self.metadata = metadata  # n rows: id, split, label, label_name
+        self.ids: list[str] = [str(i) for i in metadata["id"]]
+        self.index = index
+        self.threads = os.cpu_count() or 1
+
+    @classmethod
+    def load(cls, index_dir: str | Path) -> "GalleryIndex":
+        """Read an index folder written by `infomax index`."""
+        import faiss
+
+        d = Path(index_dir)
+        if not (d / INFO).is_file():
+            raise InfomaxError(f"{d} is not an index folder (no {INFO}); build one with `infomax index --out {d}`")
+        try:
+            info = json.loads((d / INFO).read_text())
+            vectors = np.load(d / VECTORS, mmap_mode="r")
+            rows = np.load(d / ROWS)
+            metadata = pd.read_parquet(d / METADATA)
+            index = faiss.read_index(str(d / FAISS)) if info["kind"] != "flat" else flat_index(vectors)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise InfomaxError(f"index {d} is damaged ({exc}); rebuild it with `infomax index --out {d}`") from exc
+        if info.get("format") != FORMAT:
+            raise InfomaxError(f"index {d} has format {info.get('format')}, this version reads {FORMAT}; rebuild it")
+        n = len(vectors)
+        if len(rows) != n or len(metadata) != n or index.ntotal != n:
+            raise InfomaxError(f"index {d} is inconsistent ({n} vectors, {len(rows)} rows, {len(metadata)} "
+                               f"metadata rows, {index.ntotal} indexed); rebuild it")
+        return cls(d, info, vectors, rows, metadata, index)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def vector(self, row: int) -> np.ndarray:
+        """The unit-normalized gallery vector at a position (float32 D)."""
+        if not 0 <= row < len(self):
+            raise InfomaxError(f"row {row} is outside the gallery (0..{len(self) - 1})")
+        return np.array(self.vectors[row], dtype=np.float32)
+
+    def check_embeddings(self, emb) -> None:
+        """Raise InfomaxError unless `emb` (an Embeddings) is the one this index was built from."""
+        recorded = self.info.get("fingerprint")
+        current = fingerprint(emb.vectors, emb.metadata["id"].to_numpy())
+        if recorded != current:
+            raise InfomaxError(
+                f"index {self.path} was built from other embeddings (built from {self.info.get('embeddings')}, "
+                f"shape {recorded and recorded.get('shape')}; these have shape {current['shape']} and different "
+                f"content); rebuild it with `infomax index --embeddings EMB_DIR --out {self.path}`"
+            )
+
+    def search(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The k most cosine-similar gallery vectors of each query.
+
+        vectors: float32 Q×D (any length; normalized here). Returns scores float32 Q×k (exact
+        cosine similarities, best first) and positions int64 Q×k (-1 / -inf when the gallery is
+        smaller than k). Safe to call from several threads at once.
+        """
+        import faiss
+
+        q = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        if q.ndim != 2 or q.shape[1] != self.dim:
+            raise InfomaxError(f"query vectors have shape {q.shape}, the index holds {self.dim}-dim vectors")
+        if k < 1:
+            raise InfomaxError(f"k must be at least 1, got {k}")
+        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        faiss.omp_set_num_threads(1 if len(q) < SMALL_BATCH else self.threads)  # this thread only
+        if self.kind == "flat":
+            scores, pos = self.index.search(q, k)  # exact; -1 beyond the gallery size
+            scores[pos < 0] = -np.inf
+            return scores, pos
+        want = min(len(self), k * int(self.params.get("refine", 1)))
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(int(self.params["ef_search"]), want))
+        else:
+            params = faiss.SearchParametersIVF(nprobe=int(self.params["nprobe"]))
+        _, candidates = self.index.search(q, want, params=params)  # Q×want, approximate order
+        return self._rerank(q, candidates, k)
+
+    def _rerank(self, q: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact cosine scores of the candidates (Q×C positions, -1 = none), the best k kept."""
+        safe = np.maximum(candidates, 0)
+        order = np.argsort(safe, axis=None)  # sorted reads of the memory map
+        gathered = np.empty((safe.size, self.dim), dtype=np.float32)
+        gathered[order] = self.vectors[safe.ravel()[order]]
+        scores = np.einsum("qcd,qd->qc", gathered.reshape(*safe.shape, self.dim), q)  # Q×C
+        scores[candidates < 0] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        out_pos = np.full((len(q), k), -1, dtype=np.int64)
+        width = top.shape[1]
+        out_scores[:, :width] = np.take_along_axis(scores, top, 1)
+        out_pos[:, :width] = np.where(np.isfinite(out_scores[:, :width]), np.take_along_axis(candidates, top, 1), -1)
+        return out_scores, out_pos
+
+
+def build_info(kind: str, params: dict, emb_dir: str | Path, emb, split: str, n: int, seconds: float) -> dict:
+    """The index.json record of a new index."""
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "metric": "cosine",
+        "params": params,
+        "dim": int(emb.vectors.shape[1]),
+        "size": int(n),
+        "split": split,
+        "embeddings": str(Path(emb_dir).resolve()),
+        "checkpoint": emb.info.get("checkpoint"),
+        "data": emb.info.get("data"),
+        "fingerprint": fingerprint(emb.vectors, emb.metadata["id"].to_numpy()),
+        "build_seconds": round(seconds, 2),
+        "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train", kind: str = "auto",
+                  params: dict | None = None, threads: int | None = None, emb=None) -> GalleryIndex:
+    """Index one split ('all' for every row) of an embeddings folder into out_dir; returns it loaded.
+
+    params override the kind's defaults (see `infomax.index.build`).
+    """
+    from infomax.embed.files import load_embeddings
+    from infomax.index.build import build_faiss, choose_kind, default_params, normalize
+
+    emb = emb if emb is not None else load_embeddings(emb_dir)
+    if split == "all":
+        rows = np.arange(len(emb), dtype=np.int64)
+    else:
+        rows = emb.rows(split)
+        if len(rows) == 0:
+            raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)}); "
+                               "pass --split with one of them, or --split all")
+    start = time.perf_counter()
+    unit = normalize(emb.vectors[rows])  # n×D
+    chosen = choose_kind(len(rows), kind)
+    settings = {**default_params(chosen, len(rows)), **(params or {})}
+    index = build_faiss(unit, chosen, settings, threads=threads)
+    info = build_info(chosen, settings, emb_dir, emb, split, len(rows), time.perf_counter() - start)
+    write_index_dir(out_dir, info, unit, rows, emb.metadata.iloc[rows], index)
+    return GalleryIndex.load(out_dir)

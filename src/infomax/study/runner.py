@@ -1,0 +1,119 @@
+"""Train, embed and evaluate a set of variants under one budget, and tabulate them.
+
+Each variant is a list of `infomax train` flags; every run gets the same data, the same
+wall-clock training budget and the same seeds. A run whose checkpoint and report already
+exist is reused, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from infomax.cli import main
+from infomax.errors import InfomaxError
+
+# (eval.json key, column title), all on the μ features ("y")
+COLUMNS = [
+    ("knn_weighted_k200", "kNN w200"),
+    ("knn_majority_k1", "kNN 1"),
+    ("knn_majority_k20", "kNN 20"),
+    ("linear_probe", "linear"),
+    ("precision@10", "P@10"),
+    ("map@100", "mAP@100"),
+]
+
+
+def _call(argv: list[str]) -> None:
+    print(f"$ infomax {' '.join(argv)}", flush=True)
+    if main(argv) != 0:
+        raise InfomaxError(f"`infomax {' '.join(argv)}` failed; see the message above")
+
+
+def budget_flags(minutes: float | None, steps: int | None) -> list[str]:
+    """Equal wall-clock minutes, or equal optimizer steps (fair on a machine shared with other work)."""
+    if steps is not None:
+        return ["--max-steps", str(steps)]
+    return ["--epochs", "100000", "--time-budget", str(minutes)]
+
+
+def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: list[str], seed: int,
+                precision: str, grid_seed: int = 0) -> dict:
+    """One variant and seed: train (on the budget), embed, eval, grid. Returns its eval results for y."""
+    run = out / name / f"seed{seed}"
+    emb = run / "embeddings"
+    if not (run / "checkpoints" / "latest.json").is_file():
+        _call(["train", "--data", data, "--out", str(run), *budget,
+               "--seed", str(seed), "--precision", precision, "--no-progress", "--log-every", "100", *flags])
+    if not (emb / "eval.json").is_file():
+        _call(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
+        _call(["eval", "--embeddings", str(emb), "--features", "y"])
+    if not (run / "grid.png").is_file():
+        _call(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
+               "--out", str(run / "grid.png")])
+    report = json.loads((emb / "eval.json").read_text())
+    steps = json.loads((run / "checkpoints" / "latest.json").read_text())["dir"].split("-")[1]
+    return {**report["results"]["y"], "steps": int(steps)}
+
+
+def summarize(values: list[float]) -> str:
+    """'mean ± spread' in %, spread = half the range (exact for two seeds)."""
+    mean = 100 * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} ± {100 * (max(values) - min(values)) / 2:.2f}"
+
+
+def table(results: dict[str, list[dict]], descriptions: dict[str, str]) -> str:
+    """Markdown table: one row per variant, mean ± spread over seeds."""
+    lines = ["| variant | what | steps | " + " | ".join(t for _, t in COLUMNS) + " |",
+             "|---|---|---:|" + "---:|" * len(COLUMNS)]
+    for name, runs in results.items():
+        steps = "/".join(str(r["steps"]) for r in runs)
+        cells = [summarize([r[k] for r in runs]) if all(k in r for r in runs) else "—" for k, _ in COLUMNS]
+        lines.append(f"| {name} | {descriptions[name]} | {steps} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def side_by_side(images: dict[str, Path], path: Path) -> Path:
+    """The grids of every variant next to each other, each under its variant's name."""
+    from PIL import Image, ImageDraw
+
+    pictures = {name: Image.open(p).convert("RGB") for name, p in images.items()}
+    gap, title = 16, 28
+    width = sum(im.width for im in pictures.values()) + gap * (len(pictures) - 1)
+    height = max(im.height for im in pictures.values()) + title
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for name, im in pictures.items():
+        draw.text((x + 4, 8), name, fill="black")
+        canvas.paste(im, (x, title))
+        x += im.width + gap
+    canvas.save(path)
+    return path
+
+
+def run_study(variants: dict[str, tuple[str, list[str]]], *, data: str, out: Path, minutes: float | None,
+              steps: int | None, seeds: list[int], precision: str, title: str) -> Path:
+    """Every variant × seed; writes OUT/table.md, OUT/results.json and OUT/grids.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    budget = budget_flags(minutes, steps)
+    results = {name: [run_variant(name, flags, data=data, out=out, budget=budget, seed=s, precision=precision)
+                      for s in seeds] for name, (_, flags) in variants.items()}
+    descriptions = {name: desc for name, (desc, _) in variants.items()}
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    grids = side_by_side({name: out / name / f"seed{seeds[0]}" / "grid.png" for name in variants}, out / "grids.png")
+    text = "\n".join([
+        f"# {title}", "",
+        f"Data `{data}`; each run trained for "
+        f"{f'{steps} steps' if steps is not None else f'{minutes:g} minutes'} ({precision}), seeds {', '.join(map(str, seeds))}; "
+        "scores on the μ features, gallery = train split, queries = held-out split, in % "
+        "(mean ± half the range over seeds).", "",
+        table(results, descriptions), "",
+        f"![nearest neighbours of the same queries for every variant]({grids.name})", "",
+    ])
+    (out / "table.md").write_text(text)
+    print(text)
+    return out / "table.md"
