@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 DATA ?=
 OUT ?= demo-out
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench-serve clean
 
 install: $(VENV)/.installed
 
@@ -20,10 +20,15 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 test: install
+	sh scripts/install-browser.sh
 	$(PY) -m pytest -q
 
 demo: install
 	$(VENV)/bin/infomax demo $(if $(DATA),--data $(DATA)) --out $(OUT)
+
+bench-serve: install
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

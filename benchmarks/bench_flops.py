@@ -20,7 +20,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from infomax.model.config import ModelConfig
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="also time the step under torch.compile")
     args = p.parse_args(argv)
     if args.threads:
@@ -132,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = ModelConfig(image_size=args.image_size)
     print(f"command: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    threads = torch.get_num_threads()
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads")
 
     # FLOPs (counted at batch 8 and divided; the count is linear in the batch)
     n = 8

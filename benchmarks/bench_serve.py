@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-CIFAR = "folder:/work/shared/data/cifar10-jpg.zip"
+# the shared data folder beside the repository (see ../shared/data/README.md)
+CIFAR = f"folder:{Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpg.zip'}"
 TARGETS = {"id": (300.0, 100.0), "upload": (100.0, 300.0)}  # requests/s at least, p99 ms at most
 
 
@@ -38,13 +39,16 @@ def infomax(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def prepare(args) -> tuple[str, str, str | None]:
+def prepare(args) -> tuple[str, str | None, str | None]:
     """The index, checkpoint and data spec to serve: given, or built once in --work."""
     if args.index:
-        if not args.checkpoint:
-            sys.exit("--index needs --checkpoint")
         return args.index, args.checkpoint, args.data
-    work = Path(args.work)
+    if args.work:
+        work = Path(args.work)
+    else:
+        from infomax.data import cache_home
+
+        work = cache_home() / "bench-serve"
     run, emb, index = work / "run", work / "embeddings", work / "index"
     data = args.data or CIFAR
     if not (run / "checkpoints" / "latest.json").is_file():
@@ -56,10 +60,12 @@ def prepare(args) -> tuple[str, str, str | None]:
     return str(index), str(run), data
 
 
-def start_server(index: str, checkpoint: str, data: str | None, timeout: float = 900) -> tuple[subprocess.Popen, str]:
+def start_server(index: str, checkpoint: str | None, data: str | None, threads: int | None = None,
+                 timeout: float = 900) -> tuple[subprocess.Popen, str]:
     """`infomax serve` on 127.0.0.1 and a free port; returns once it prints its address."""
-    cmd = [sys.executable, "-m", "infomax", "serve", "--index", index, "--checkpoint", checkpoint,
-           "--host", "127.0.0.1", "--port", "0", "--device", "cpu"] + (["--data", data] if data else [])
+    cmd = [sys.executable, "-m", "infomax", "serve", "--index", index, "--host", "127.0.0.1", "--port", "0",
+           "--device", "cpu"] + (["--checkpoint", checkpoint] if checkpoint else []) + (["--data", data] if data else [])
+    cmd += ["--threads", str(threads)] if threads else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     deadline, url = time.monotonic() + timeout, None
     for line in proc.stdout:
@@ -207,10 +213,11 @@ def verdict(result: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--index", help="index folder (default: build one in --work)")
-    p.add_argument("--checkpoint", help="run folder of the index's checkpoint")
+    p.add_argument("--checkpoint", help="run folder that embeds uploads (default: the one the index records)")
     p.add_argument("--data", help=f"data spec of the gallery (default: the index's; when building: {CIFAR})")
-    p.add_argument("--work", default="bench-serve-work", help="where a quick checkpoint and index are built")
+    p.add_argument("--work", help="where a quick checkpoint and index are built (default: INFOMAX_HOME/bench-serve)")
     p.add_argument("--train-steps", type=int, default=200, help="training steps of the quick checkpoint")
+    p.add_argument("--threads", type=int, help="the server's --threads (default: its own default)")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--duration", type=float, default=60.0, help="seconds per phase")
     p.add_argument("--max-requests", type=int, default=200_000, help="requests per phase at most")
@@ -221,7 +228,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     index, checkpoint, data = prepare(args)
-    proc, url = start_server(index, checkpoint, data)
+    proc, url = start_server(index, checkpoint, data, args.threads)
     try:
         import httpx
 

@@ -113,8 +113,9 @@ def test_concat_mlp_scores_is_the_module_function():
 
 def test_critic_shapes_in_the_model():
     m = DIM(ModelConfig())
-    assert [l.weight.shape for l in m.global_critic.layers] == [(256, 512), (256, 256), (256, 256), (1, 256)]
-    assert [l.weight.shape for l in m.local_critic.layers] == [(256, 512), (256, 256), (256, 256), (1, 256)]
+    expected = [(256, 512), (256, 256), (256, 256), (1, 256)]
+    assert [layer.weight.shape for layer in m.global_critic.layers] == expected
+    assert [layer.weight.shape for layer in m.local_critic.layers] == expected
     xz = DIM(ModelConfig(global_pairing="xz", z_dim=64))
     assert xz.global_critic.layers[0].weight.shape == (256, 256 + 64)
     assert xz.local_critic.layers[0].weight.shape == (256, 64 + 256)

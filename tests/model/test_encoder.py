@@ -7,10 +7,15 @@ from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder, EncoderOutput, reparameterize
 
 
-def naive_forward(enc: Encoder, x: torch.Tensor, training: bool) -> EncoderOutput:
-    """The spec's order, literally: conv -> BN -> LeakyReLU -> max-pool (ceil), then the head
-    convs, global max-pool, linear heads. Uses the module's parameters, updates nothing."""
+def naive_forward(enc: Encoder, x: torch.Tensor, training: bool, conv_bias: float = 0.0) -> EncoderOutput:
+    """The architecture's order, literally: conv (+ bias, as Keras has) -> BN -> LeakyReLU -> max-pool
+    (ceil), then the head convs, global max-pool, linear heads. Uses the module's parameters,
+    updates nothing."""
     slope = enc.cfg.leaky_slope
+
+    def conv(block, h):
+        bias = conv_bias * torch.linspace(-1, 1, block.conv.out_channels, dtype=h.dtype)
+        return F.conv2d(h, block.conv.weight, bias, padding=1)
 
     def bn(block, h):
         if training:
@@ -23,11 +28,11 @@ def naive_forward(enc: Encoder, x: torch.Tensor, training: bool) -> EncoderOutpu
         return h * block.bn.weight.view(1, -1, 1, 1) + block.bn.bias.view(1, -1, 1, 1)
 
     for block in enc.down:
-        h = F.conv2d(x, block.conv.weight, block.conv.bias, padding=1)
+        h = conv(block, x)
         x = F.max_pool2d(F.leaky_relu(bn(block, h), slope), 2, 2, ceil_mode=True)
     local = x
     for block in enc.head:
-        x = F.leaky_relu(bn(block, F.conv2d(x, block.conv.weight, block.conv.bias, padding=1)), slope)
+        x = F.leaky_relu(bn(block, conv(block, x)), slope)
     pooled = x.flatten(2).max(dim=2).values
     mu = pooled @ enc.mu.weight.T + enc.mu.bias
     logvar = pooled @ enc.logvar.weight.T + enc.logvar.bias
@@ -63,7 +68,7 @@ def test_refused_size():
 
 @pytest.mark.parametrize("size", [16, 28])
 @pytest.mark.parametrize("training", [True, False])
-def test_matches_naive_spec_order_in_float64(size, training):
+def test_matches_naive_literal_order_in_float64(size, training):
     gen = torch.Generator().manual_seed(size)
     torch.manual_seed(size)
     enc = Encoder(ModelConfig(image_size=size)).double()
@@ -82,12 +87,43 @@ def test_matches_naive_spec_order_in_float64(size, training):
         torch.testing.assert_close(gg, ge, rtol=1e-9, atol=1e-9)
 
 
+def test_conv_bias_before_batchnorm_would_cancel():
+    gen = torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    enc = Encoder(ModelConfig(image_size=16)).double()
+    randomize_bn(enc, gen)
+    x = torch.randn(4, 3, 16, 16, generator=gen, dtype=torch.float64)
+    with_bias = naive_forward(enc, x, training=True, conv_bias=5.0)
+    for name, e, g in zip(EncoderOutput._fields, with_bias, enc(x)):
+        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_weights_saved_with_conv_biases_load_exactly():
+    torch.manual_seed(4)
+    enc = Encoder(ModelConfig(image_size=16)).double()
+    randomize_bn(enc, torch.Generator().manual_seed(4))
+    enc.eval()
+    x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
+    # the same network with conv biases, as a checkpoint of the reference layout holds them
+    state = enc.state_dict()
+    for i, block in enumerate([*enc.down, *enc.head]):
+        prefix = f"down.{i}." if i < len(enc.down) else f"head.{i - len(enc.down)}."
+        bias = torch.linspace(-2, 3, block.conv.out_channels, dtype=torch.float64)
+        state[prefix + "conv.bias"] = bias
+        state[prefix + "bn.running_mean"] = state[prefix + "bn.running_mean"] + bias
+    expected = naive_forward(enc, x, training=False)
+    fresh = Encoder(ModelConfig(image_size=16)).double().eval()
+    fresh.load_state_dict(state)  # strict: the biases are folded, not left over
+    for name, e, g in zip(EncoderOutput._fields, expected, fresh(x)):
+        torch.testing.assert_close(g, e, rtol=1e-10, atol=1e-10, msg=name)
+
+
 def test_batchnorm_batch_stats_in_train_running_stats_in_eval():
     torch.manual_seed(0)
     enc = Encoder(ModelConfig(image_size=16, head_convs=0)).double()
     x = torch.randn(8, 3, 16, 16, dtype=torch.float64) * 3 + 1
     bn = enc.down[0].bn
-    h = F.conv2d(x, enc.down[0].conv.weight, enc.down[0].conv.bias, padding=1)
+    h = F.conv2d(x, enc.down[0].conv.weight, padding=1)
     enc.train()
     enc(x)
     # running averages, Keras momentum 0.99: r <- 0.99·r + 0.01·batch (unbiased variance)

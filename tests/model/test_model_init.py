@@ -32,7 +32,9 @@ def test_keras_init_is_glorot_uniform_with_zero_biases():
         if w.numel() >= 1000:
             assert w.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
             assert w.abs().max() > 0.95 * bound
-        if m.bias is not None:
+        if isinstance(m, nn.Conv2d):
+            assert m.bias is None  # every conv is followed by BatchNorm
+        else:
             assert torch.count_nonzero(m.bias) == 0
 
 
@@ -54,6 +56,7 @@ def test_torch_init_differs():
     # kaiming_uniform(a=√5): bound 1/√fan_in = 0.19 for a 3×3×3 input, Glorot's is 0.0997
     assert conv1.weight.abs().max() > math.sqrt(6.0 / (fan_in + fan_out))
     assert conv1.weight.abs().max() <= 1 / math.sqrt(fan_in)
-    assert torch.count_nonzero(conv1.bias) > 0
+    assert conv1.bias is None  # cancelled by the BatchNorm that follows
+    assert torch.count_nonzero(model.encoder.mu.bias) > 0
     bn = model.encoder.down[0].bn
     assert bn.momentum == 0.1 and bn.eps == 1e-5

@@ -37,7 +37,8 @@ def test_upload_then_click_a_result(browser, live_url, stack, tmp_path):
     hits = page.locator("#results .hit")
     assert hits.count() == 10
     assert page.locator("#query-title").text_content() == "query.png"
-    assert page.locator("#results .hit img").first.evaluate("i => i.complete && i.naturalWidth") == 16
+    page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete)")
+    assert page.locator("#results .hit img").first.evaluate("i => i.naturalWidth") == 16  # served as PNG
 
     page.select_option("#k", "5")  # k applies to the next search
     third = hits.nth(2)
@@ -56,6 +57,7 @@ def test_upload_then_click_a_result(browser, live_url, stack, tmp_path):
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("body[data-state=error]")
     assert "not an image" in page.locator("#message").text_content()
+    assert page.locator("#results .hit").count() == 0 and page.locator("#query").is_hidden()
 
     page.click("#random")  # the page keeps working after an error
     page.wait_for_selector("body[data-state=done]")

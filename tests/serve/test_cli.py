@@ -31,6 +31,13 @@ def test_a_busy_port_is_a_clear_error():
         bind("127.0.0.1", 70000)
 
 
+def test_bad_thread_count_is_a_clear_error(capsys):
+    from infomax.cli import main
+
+    assert main(["serve", "--index", "nowhere", "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
 def test_addresses():
     assert browser_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
     assert browser_url("0.0.0.0", 80) == "http://127.0.0.1:80/"

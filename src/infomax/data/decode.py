@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import numbers
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -97,24 +96,22 @@ def decode_array(data: bytes, size: int | None, mode: str, resize: str) -> np.nd
 
 def _open(data: bytes, size: int | None, mode: str) -> Image.Image:
     """Open and fully decode, refusing huge images before their pixels are read."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow warns about damaged metadata; damage that matters raises
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise BadImage(f"refused: larger than {MAX_PIXELS // 1_000_000} megapixels (decompression bomb)") from None
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise BadImage(
-                f"refused: {width}×{height} pixels is over the limit of "
-                f"{MAX_PIXELS // 1_000_000} megapixels (decompression bomb)"
-            )
-        if width == 0 or height == 0:
-            raise BadImage(f"empty image ({width}×{height} pixels)")
-        if size is not None and image.format == "JPEG":
-            image.draft(mode, (size, size))  # let libjpeg scale down by 2/4/8 while decoding
-        image.load()
+    # The pixel limit is checked explicitly (no process-wide warning filters: decoding runs in threads).
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise BadImage(f"refused: larger than {MAX_PIXELS // 1_000_000} megapixels (decompression bomb)") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise BadImage(
+            f"refused: {width}×{height} pixels is over the limit of "
+            f"{MAX_PIXELS // 1_000_000} megapixels (decompression bomb)"
+        )
+    if width == 0 or height == 0:
+        raise BadImage(f"empty image ({width}×{height} pixels)")
+    if size is not None and image.format == "JPEG":
+        image.draft(mode, (size, size))  # let libjpeg scale down by 2/4/8 while decoding
+    image.load()
     return image
 
 

@@ -35,7 +35,11 @@ class Embedder:
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> "Embedder":
         ckpt = load_checkpoint(path)
         model = DIM(ModelConfig.from_dict(ckpt.config["model"]))
-        model.load_state_dict(ckpt.weights)
+        try:
+            model.load_state_dict(ckpt.weights)
+        except RuntimeError as exc:
+            raise InfomaxError(f"the weights in {ckpt.path} do not fit the model its config describes "
+                               f"({str(exc).splitlines()[0]}); re-train or pass another checkpoint") from exc
         return cls(model, ckpt.config, pick_device(device), precision)
 
     @classmethod

@@ -108,15 +108,15 @@ def run_eval(args: argparse.Namespace) -> int:
                 run_dir=args.checkpoint or emb.info.get("checkpoint"), seed=args.seed,
             )
         names = args.features or ["y"] + [n for n in ("fc", "conv") if n in emb.extra]
-        sets = [(("y (μ)" if n == "y" else n), emb.features(n), n == "y") for n in names]
-        sets += [(f"baseline: {n}", f, True) for n, f in extra.items()]
-        for title, features, neighbours in sets:
-            report.log(f"eval: {title} ({features.shape[1]} dims) ...")
-            result["results"][title] = report.evaluate_features(
+        sets = [(n, "learned", emb.features(n), n == "y") for n in names]
+        sets += [(n.replace(" ", "_"), "baseline", f, True) for n, f in extra.items()]
+        for key, kind, features, neighbours in sets:
+            report.log(f"eval: {report.title(key, kind)} ({features.shape[1]} dims) ...")
+            result["results"][key] = {"kind": kind, **report.evaluate_features(
                 features, labels, g_rows, q_rows, num_classes, neighbours=neighbours,
                 probe_epochs=args.probe_epochs, seed=args.seed,
-            )
-        if any(not n for _, _, n in sets):
+            )}
+        if any(not n for *_, n in sets):
             result["notes"].append("kNN and retrieval are scored on y (μ), the search features; fc and conv are probed only")
     json_path, md_path = report.write_report(result, out)
     print(report.markdown(result))

@@ -60,7 +60,8 @@ def layout_2d(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> tuple
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30, (len(x) - 1) / 3))
-    tsne = TSNE(n_components=2, metric="cosine", init="pca", random_state=seed, perplexity=perplexity)
+    method = "exact" if len(x) <= 500 else "barnes_hut"  # Barnes-Hut is very slow on a few hundred points
+    tsne = TSNE(n_components=2, metric="cosine", init="pca", random_state=seed, perplexity=perplexity, method=method)
     return tsne.fit_transform(x).astype(np.float32), "tsne", note
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from infomax.eval.knn import knn_accuracies, topk_neighbours
 from infomax.eval.prior import prior_lines
-from infomax.eval.probe import BATCH_SIZE, DROPOUT, HIDDEN, LINEAR_EPOCHS, MLP_EPOCHS, probe_accuracy
+from infomax.eval.probe import BATCH_SIZE, DROPOUT, HIDDEN, LINEAR_EPOCHS, MIN_STEPS, MLP_EPOCHS, probe_accuracy
 from infomax.eval.retrieval import retrieval_metrics
 
 WEIGHTED_K, TEMPERATURE, MAJORITY_KS, PRECISION_K, MAP_K = 200, 0.1, (1, 10, 20), 10, 100
@@ -30,11 +30,11 @@ PROTOCOLS = {
     **{f"knn_majority_k{k}": f"majority-vote kNN top-1, cosine similarity, k = {k}; {TIE_RULE}" for k in MAJORITY_KS},
     "linear_probe": (
         f"linear probe top-1: multinomial logistic regression on standardized features, Adam, batch {BATCH_SIZE}, "
-        f"cosine decay, {LINEAR_EPOCHS} epochs, seed 0"
+        f"cosine decay, {LINEAR_EPOCHS} epochs (at least {MIN_STEPS} steps), seed 0"
     ),
     "mlp_probe": (
         f"DIM probe top-1: one hidden layer of {HIDDEN} ReLU units, dropout {DROPOUT}, on standardized features, "
-        f"Adam, batch {BATCH_SIZE}, cosine decay, {MLP_EPOCHS} epochs, seed 0"
+        f"Adam, batch {BATCH_SIZE}, cosine decay, {MLP_EPOCHS} epochs (at least {MIN_STEPS} steps), seed 0"
     ),
     f"precision@{PRECISION_K}": f"precision@{PRECISION_K}: fraction of same-class items among the {PRECISION_K} cosine-nearest gallery items",
     f"map@{MAP_K}": (
@@ -50,6 +50,13 @@ HEADERS = {
     f"precision@{PRECISION_K}": f"P@{PRECISION_K}",
     f"map@{MAP_K}": f"mAP@{MAP_K}",
 }
+
+
+def title(key: str, kind: str = "learned") -> str:
+    """Table name of a feature set: 'y (μ)', 'fc', 'baseline: pixels', ..."""
+    if kind == "baseline":
+        return f"baseline: {key.replace('_', ' ')}"
+    return "y (μ)" if key == "y" else key
 
 
 def log(message: str) -> None:
@@ -124,7 +131,7 @@ def markdown(report: dict) -> str:
         lines.append("|---|---:|" + "---:|" * len(used))
         for name, r in results.items():
             cells = [f"{100 * r[k]:.2f}" if k in r else "—" for k in used]
-            lines.append(f"| {name} | {r['dims']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {title(name, r.get('kind', 'learned'))} | {r['dims']} | " + " | ".join(cells) + " |")
         lines += ["", "Protocols:", ""] + [f"- **{HEADERS[k]}**: {PROTOCOLS[k]}" for k in used] + [""]
     if report.get("prior"):
         lines += ["## Prior check", ""] + [f"- {line}" for line in prior_lines(report["prior"])]

@@ -3,7 +3,8 @@
 INDEX_DIR/
   index.json         kind, search settings, dims, size, the source embeddings and their fingerprint
   vectors.npy        float32 n×D: the gallery vectors, L2-normalized (exact scores, re-ranking, .vector)
-  rows.npy           int64 n: the row of each gallery vector in the embeddings folder
+  rows.npy           int64 n: the row of each gallery vector in the embeddings folder (an hnsw
+                     index stores similar vectors together, so this order is not the folder's)
   metadata.parquet   n rows: id, split, label, label_name of each gallery vector
   index.faiss        the faiss structure (hnsw / ivf only; a flat index is rebuilt from vectors.npy)
 
@@ -92,7 +93,7 @@ class GalleryIndex:
         self.metadata = metadata  # n rows: id, split, label, label_name
         self.ids: list[str] = [str(i) for i in metadata["id"]]
         self.index = index
-        self.threads = os.cpu_count() or 1
+        self._parameters: dict = {}  # faiss search settings, built once per (results, setting)
 
     @classmethod
     def load(cls, index_dir: str | Path) -> "GalleryIndex":
@@ -156,34 +157,49 @@ class GalleryIndex:
             raise InfomaxError(f"query vectors have shape {q.shape}, the index holds {self.dim}-dim vectors")
         if k < 1:
             raise InfomaxError(f"k must be at least 1, got {k}")
-        q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-        faiss.omp_set_num_threads(1 if len(q) < SMALL_BATCH else self.threads)  # this thread only
+        q = np.array(q, dtype=np.float32, order="C")  # a copy: normalized in place below
+        faiss.normalize_L2(q)  # a zero vector stays zero
+        threads = faiss.omp_get_max_threads()  # OpenMP settings belong to the calling thread
+        faiss.omp_set_num_threads(1 if len(q) < SMALL_BATCH else threads)
+        try:
+            return self._search(q, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "flat":
             scores, pos = self.index.search(q, k)  # exact; -1 beyond the gallery size
             scores[pos < 0] = -np.inf
             return scores, pos
         want = min(len(self), k * int(self.params.get("refine", 1)))
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(int(self.params["ef_search"]), want))
-        else:
-            params = faiss.SearchParametersIVF(nprobe=int(self.params["nprobe"]))
-        _, candidates = self.index.search(q, want, params=params)  # Q×want, approximate order
+        _, candidates = self.index.search(q, want, params=self._search_parameters(want))  # Q×want, approximate order
         return self._rerank(q, candidates, k)
+
+    def _search_parameters(self, want: int):
+        """faiss search settings for `want` results; built once, then only read (safe across threads)."""
+        import faiss
+
+        key = (want, self.params.get("ef_search"), self.params.get("nprobe"))
+        params = self._parameters.get(key)
+        if params is None:
+            if self.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(efSearch=max(int(self.params["ef_search"]), want))
+            else:
+                params = faiss.SearchParametersIVF(nprobe=int(self.params["nprobe"]))
+            self._parameters[key] = params
+        return params
 
     def _rerank(self, q: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact cosine scores of the candidates (Q×C positions, -1 = none), the best k kept."""
-        safe = np.maximum(candidates, 0)
-        order = np.argsort(safe, axis=None)  # sorted reads of the memory map
-        gathered = np.empty((safe.size, self.dim), dtype=np.float32)
-        gathered[order] = self.vectors[safe.ravel()[order]]
-        scores = np.einsum("qcd,qd->qc", gathered.reshape(*safe.shape, self.dim), q)  # Q×C
+        vecs = self.vectors[np.maximum(candidates, 0).ravel()].reshape(*candidates.shape, self.dim)  # Q×C×D
+        scores = np.matmul(vecs, q[:, :, None])[:, :, 0]  # Q×C
         scores[candidates < 0] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # Q×min(k, C)
+        r = np.arange(len(q))[:, None]
         out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         out_pos = np.full((len(q), k), -1, dtype=np.int64)
-        width = top.shape[1]
-        out_scores[:, :width] = np.take_along_axis(scores, top, 1)
-        out_pos[:, :width] = np.where(np.isfinite(out_scores[:, :width]), np.take_along_axis(candidates, top, 1), -1)
+        out_scores[:, : top.shape[1]] = scores[r, top]
+        out_pos[:, : top.shape[1]] = np.where(np.isfinite(scores[r, top]), candidates[r, top], -1)
         return out_scores, out_pos
 
 
@@ -227,7 +243,9 @@ def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train"
     unit = normalize(emb.vectors[rows])  # n×D
     chosen = choose_kind(len(rows), kind)
     settings = {**default_params(chosen, len(rows)), **(params or {})}
-    index = build_faiss(unit, chosen, settings, threads=threads)
+    index, order = build_faiss(unit, chosen, settings, threads=threads)
+    if order is not None:  # the index keeps similar vectors together; so do the stored arrays
+        unit, rows = unit[order], rows[order]
     info = build_info(chosen, settings, emb_dir, emb, split, len(rows), time.perf_counter() - start)
     write_index_dir(out_dir, info, unit, rows, emb.metadata.iloc[rows], index)
     return GalleryIndex.load(out_dir)

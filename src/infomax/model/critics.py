@@ -82,5 +82,6 @@ def build_critics(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     """The (global, local) critic pair named by cfg.critic and cfg.global_pairing."""
     if cfg.critic == "concat":
         a_dim = cfg.z_dim if cfg.global_pairing == "zz" else cfg.channels
-        return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, cfg.channels, cfg.critic_hidden)
+        global_critic = GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden)
+        return global_critic, LocalCritic(cfg.z_dim, cfg.channels, cfg.critic_hidden)
     raise ValueError(f"unknown critic '{cfg.critic}'")  # ModelConfig.validate() names the choices

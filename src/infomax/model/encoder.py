@@ -36,15 +36,28 @@ def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
 
 class ConvBN(nn.Module):
     """3×3 "same" convolution followed by BatchNorm (batch statistics in train(), running
-    statistics in eval()). The activation (and pooling) is applied by the caller."""
+    statistics in eval()). The activation (and pooling) is applied by the caller.
+
+    The convolution has no bias: BatchNorm subtracts the per-channel mean right after it, so a
+    bias would cancel exactly in training (its gradient is zero) and be absorbed by the running
+    mean in eval. Leaving it out changes nothing but saves its gradient reduction."""
 
     def __init__(self, c_in: int, c_out: int, cfg: ModelConfig):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1)
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.bn(self.conv(x))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved with a conv bias b load exactly: BN(conv + b) = BN(conv) with the
+        # running mean shifted by -b (training mode cancels b anyway).
+        bias = state_dict.pop(prefix + "conv.bias", None)
+        mean_key = prefix + "bn.running_mean"
+        if bias is not None and mean_key in state_dict:
+            state_dict[mean_key] = state_dict[mean_key] - bias.to(state_dict[mean_key].dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class Encoder(nn.Module):

@@ -65,9 +65,12 @@ def is_loopback(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from infomax.errors import InfomaxError
     from infomax.serve.app import create_app
     from infomax.serve.service import SearchService, default_threads
 
+    if args.threads is not None and args.threads < 1:
+        raise InfomaxError(f"--threads must be at least 1 (got {args.threads})")
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:
@@ -84,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         url = browser_url(args.host, port)
+        threads = args.threads or default_threads()
         print(f"searching {service.size} images with {service.embedder.z_dim}-d features "
-              f"({service.index.kind} index, {args.threads or default_threads()} search threads)")
+              f"({service.index.kind} index, {threads} search thread{'s' if threads > 1 else ''})")
         print(f"open {url} in a browser (API schema: {url}docs); Ctrl+C stops", flush=True)
         if not is_loopback(args.host):
             print(f"note: listening on {args.host}: other machines that can reach this one can use the service",

@@ -1,8 +1,8 @@
 """The search service behind the web app: a trained encoder, a gallery index and the gallery images.
 
 Everything is loaded once. Searches go through one `Batcher` worker, which embeds the uploaded
-images of a batch in one forward pass (eval mode, `torch.inference_mode`) and scans the index
-once for all queries of the batch. A search by gallery row reads the row's stored vector from the
+images of a batch in one forward pass (eval mode, `torch.inference_mode`) and makes one index call
+per distinct k in the batch. A search by gallery row reads the row's stored vector from the
 index: no model call.
 """
 
@@ -50,6 +50,8 @@ class SearchService:
             raise ValueError(f"the index holds {len(index)} vectors but the gallery {self.size} images")
         setup = None
         if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be at least 1, got {threads}")
             index.threads = threads  # the index picks 1 thread or this many per search
             setup = lambda: set_threads(threads)  # noqa: E731
         self.batcher = Batcher(self._run_batch, max_batch=max_batch, setup=setup)
@@ -123,13 +125,20 @@ class SearchService:
         uploads = [i for i, q in enumerate(queries) if q.image is not None]
         if uploads:
             vectors[uploads] = self.embedder.embed(np.stack([queries[i].image for i in uploads]))
-        for i, q in enumerate(queries):
-            if q.image is None:
-                vectors[i] = self.index.vector(q.row)
-        # A row query drops itself from its neighbours, so it asks for one more.
-        k = min(max(q.k + (q.image is None) for q in queries), self.size)
-        scores, rows = self.index.search(vectors, k)
-        return [self._hits(q, scores[i], rows[i]) for i, q in enumerate(queries)]
+        by_row = [i for i, q in enumerate(queries) if q.image is None]
+        if by_row:  # one read of the stored unit vectors for the whole batch
+            vectors[by_row] = self.index.vectors[[queries[i].row for i in by_row]]
+        # A row query drops itself from its neighbours, so it asks for one more (as `infomax search
+        # --row` does). Queries are scanned together per k: with an approximate index, k sets how
+        # widely it looks, so each query gets exactly the answer `infomax search` gives.
+        want = [min(q.k + (q.image is None), self.size) for q in queries]
+        hits: list = [None] * len(queries)
+        for k in sorted(set(want)):
+            group = [i for i, w in enumerate(want) if w == k]
+            scores, rows = self.index.search(vectors[group], k)
+            for j, i in enumerate(group):
+                hits[i] = self._hits(queries[i], scores[j], rows[j])
+        return hits
 
     @staticmethod
     def _hits(q: Query, scores: np.ndarray, rows: np.ndarray) -> Hits:

@@ -11,6 +11,7 @@ GLOBAL_LOCAL = {
     "local-only": ("α = 0: local MI and prior", ["--alpha", "0"]),
     "both": ("seed: α = 0.5, β = 1.5, γ = 0.01", []),
     "no-prior": ("γ = 0: global and local MI", ["--gamma", "0"]),
+    "both-fp32": ("seed in fp32 instead of bf16 (same steps)", ["--precision", "fp32"]),
 }
 STUDIES = {"global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL)}
 

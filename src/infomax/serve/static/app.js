@@ -33,16 +33,27 @@ async function search(body, headers) {
     reply = await fetch("/api/search", { method: "POST", body, headers });
     data = await reply.json();
   } catch (err) {
-    if (ticket === pending) setState("error", "the server did not answer: " + err.message);
+    if (ticket === pending) {
+      clearResults();
+      setState("error", "the server did not answer: " + err.message);
+    }
     return;
   }
   if (ticket !== pending) return;
   if (!reply.ok) {
+    clearResults();
     setState("error", data.error || "search failed (" + reply.status + ")");
     return;
   }
   render(data);
   setState("done", "");
+}
+
+function clearResults() {
+  $("query").hidden = true;
+  $("query").dataset.row = "";
+  $("timing").textContent = "";
+  $("results").replaceChildren();
 }
 
 function render(data) {
@@ -65,12 +76,11 @@ function card(hit, i) {
   const img = document.createElement("img");
   img.src = hit.image_url;
   img.alt = hit.label_name || hit.id;
-  img.loading = "lazy";
   const caption = document.createElement("span");
   caption.className = "caption";
-  caption.innerHTML = "<span class='rank'></span> <span class='score'></span><span class='label'></span>";
+  caption.innerHTML = "<span class='rank'></span><span class='score'></span><span class='label'></span>";
   caption.querySelector(".rank").textContent = "#" + (i + 1);
-  caption.querySelector(".score").textContent = hit.score.toFixed(3);
+  caption.querySelector(".score").textContent = hit.score.toFixed(4);
   caption.querySelector(".label").textContent = hit.label_name || "";
   button.append(img, caption);
   button.addEventListener("click", () => searchRow(hit.row));
