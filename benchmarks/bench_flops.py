@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -22,21 +21,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from infomax.device import cpu_model
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
 from infomax.objective.negatives import derangement
 from infomax.objective.terms import dim_terms_given, weighted_loss
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def count_flops(fn) -> int:

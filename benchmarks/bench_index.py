@@ -23,17 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infomax.device import cpu_model
+
 DEFAULT_DATA = f"folder:{Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpg.zip'},size=32"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> str:

@@ -1,7 +1,8 @@
 """Training and embedding throughput of the whole loop (data, logging, checkpointing included).
 
-Prints images/s, GFLOP/s and the ratio to this machine's matmul peak (measured in the same
-run), the peak memory of each training run, the machine, and the command.
+Prints images/s (the median of --repeats runs, each in a fresh process), GFLOP/s and the
+ratio to this machine's matmul peak (measured in the same run), the peak memory of the
+training runs, the machine, and the command.
 
     .venv/bin/python benchmarks/bench_train.py                     # CIFAR-10 when ../shared is there
     .venv/bin/python benchmarks/bench_train.py --data cifar10:PATH --steps 200
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,7 +117,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=150, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=25, help="untimed first steps (also the log window)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=100, help="a checkpoint inside the timed steps (default 100)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is printed")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -139,13 +142,16 @@ def main() -> None:
                "--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
         if args.data:
             cmd += ["--data", args.data]
-        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-        rate = out["images_per_s"]
+        runs = [json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+                for _ in range(args.repeats)]
+        rates = sorted(r["images_per_s"] for r in runs)
+        rate = statistics.median(rates)
         gflops = rate * step_gflop
-        print(f"train {precision}: {rate:.0f} images/s, {gflops:.0f} GFLOP/s = {gflops / peaks[precision]:.0%} of the "
-              f"{precision} matmul peak, peak memory {out['peak_mb']:.0f} MB")
+        print(f"train {precision}: median {rate:.0f} images/s over {args.repeats} runs (range {rates[0]:.0f}-{rates[-1]:.0f}), "
+              f"{gflops:.0f} GFLOP/s = {gflops / peaks[precision]:.0%} of the {precision} matmul peak, "
+              f"peak memory {max(r['peak_mb'] for r in runs):.0f} MB")
     for precision in ("fp32", "bf16"):
-        rate = embed_speed(precision)
+        rate = statistics.median(embed_speed(precision) for _ in range(args.repeats))
         print(f"embed {precision}: {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "
               f"= {rate * enc_gflop / peaks[precision]:.0%} of peak")
 

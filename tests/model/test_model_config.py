@@ -71,7 +71,7 @@ def test_dict_round_trip():
         ("global_pairing", "zx"),
         ("init", "he"),
         ("kl_reduction", "sum"),
-        ("critic", "dot"),
+        ("critic", "bilinear"),
         ("z_dim", 0),
         ("in_channels", 0),
         ("head_convs", -1),

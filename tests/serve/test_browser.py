@@ -1,7 +1,6 @@
 """The search page in a real headless Chromium: upload, see the grid, click a result."""
 
 import os
-import shutil
 
 import pytest
 

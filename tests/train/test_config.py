@@ -20,6 +20,10 @@ def test_precedence_defaults_preset_file_flags():
     ({"batch_size": 1}, "--batch-size"),
     ({"precision": "fp16"}, "--precision"),
     ({"max_steps": 0}, "--max-steps"),
+    ({"negatives": "all"}, "needs critic = dot"),
+    ({"estimator": "mine"}, "estimator must be one of jsd, infonce, dv, hellinger"),
+    ({"views": 3}, "views must be 1 or 2"),
+    ({"augment": "crop=spiral"}, "crop"),
 ])
 def test_invalid_settings_are_refused(values, words):
     with pytest.raises(InfomaxError, match=words):
@@ -48,3 +52,4 @@ def test_config_files_toml_and_yaml(tmp_path):
 def test_defaults_are_the_reference_settings():
     cfg = TrainConfig()
     assert cfg.adam_eps == 1e-7 and cfg.bn_momentum == 0.01 and cfg.bn_eps == 1e-3 and cfg.init == "keras"
+    assert (cfg.estimator, cfg.critic, cfg.negatives, cfg.augment, cfg.views) == ("jsd", "concat", "derangement", "none", 1)

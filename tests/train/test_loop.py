@@ -16,10 +16,15 @@ def _cfg(**over):
     return resolve("digits", {}, {**base, **over})
 
 
-def test_resume_equals_straight_run(tmp_path, digits16):
-    straight = train(_cfg(max_steps=8), tmp_path / "a", digits16, progress=False)
-    train(_cfg(max_steps=4), tmp_path / "b", digits16, progress=False)
-    resumed = train(_cfg(max_steps=8), tmp_path / "b", digits16, resume=True, progress=False)
+# the reference's objective, and two augmented views with InfoNCE over all in-batch pairs
+OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default"}]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=["seed", "two-view-infonce"])
+def test_resume_equals_straight_run(tmp_path, digits16, objective):
+    straight = train(_cfg(max_steps=8, **objective), tmp_path / "a", digits16, progress=False)
+    train(_cfg(max_steps=4, **objective), tmp_path / "b", digits16, progress=False)
+    resumed = train(_cfg(max_steps=8, **objective), tmp_path / "b", digits16, resume=True, progress=False)
     assert straight.step == resumed.step == 8
     wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
     assert wa.keys() == wb.keys()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -14,7 +15,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", help="data spec (default: the one the checkpoint was trained on)")
     p.add_argument("--out", required=True, help="embeddings folder to write")
     p.add_argument("--features", default="y", help="comma list of y (μ), fc (pooled pre-head), conv (flattened local map)")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, help="images per forward pass (default: 64 on CPU, 512 on a GPU)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--no-progress", action="store_true")
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if "y" not in features:
         features = ("y",) + features
     t0 = time.perf_counter()
-    emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(args.checkpoint), features=features,
+    emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(Path(args.checkpoint).resolve()), features=features,
                         batch_size=args.batch_size, progress=not args.no_progress)
     seconds = time.perf_counter() - t0
     out = save_embeddings(args.out, emb)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from infomax.data.dataset import NORMALIZATIONS
 from infomax.device import autocast, pick_device
@@ -17,6 +19,22 @@ from infomax.train.checkpoint import load_checkpoint
 FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass: small batches keep a CPU's activations in cache (64 runs ~35%
+    faster than 500 on a 2-core machine); accelerators want large ones."""
+    return 64 if device.type == "cpu" else 512
+
+
+def fold_batchnorm(encoder: torch.nn.Module) -> torch.nn.Module:
+    """A copy of an eval-mode encoder with each BatchNorm folded into the convolution before it:
+    conv'(x) = γ·(conv(x) − running_mean)/sqrt(running_var + ε) + β, the same function in one op."""
+    encoder = copy.deepcopy(encoder).eval()
+    for block in [*encoder.down, *encoder.head]:
+        block.conv = fuse_conv_bn_eval(block.conv, block.bn)
+        block.bn = torch.nn.Identity()
+    return encoder
+
+
 class Embedder:
     """Encoder in eval mode (BatchNorm running statistics) plus the pixel normalization it was trained with."""
 
@@ -26,7 +44,7 @@ class Embedder:
         self.device = device
         self.precision = precision
         self.channels_last = device.type != "mps"
-        encoder = model.encoder.to(device).eval()
+        encoder = fold_batchnorm(model.encoder).to(device)
         self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
         self.normalization = config["data"]["normalization"]
         self.scale, self.offset = NORMALIZATIONS[self.normalization]
@@ -70,8 +88,10 @@ class Embedder:
             )
 
     @torch.inference_mode()
-    def embed_features(self, images: np.ndarray, features=("y",), batch_size: int = 500, progress: bool = False) -> dict[str, np.ndarray]:
+    def embed_features(self, images: np.ndarray, features=("y",), batch_size: int | None = None,
+                       progress: bool = False) -> dict[str, np.ndarray]:
         """uint8 N×C×H×W -> {name: float32 N×D} for the asked features, in row order."""
+        batch_size = batch_size or default_batch_size(self.device)
         unknown = set(features) - set(FEATURES)
         if unknown:
             raise InfomaxError(f"unknown features {sorted(unknown)}; choose from {', '.join(FEATURES)}")
@@ -97,7 +117,7 @@ class Embedder:
             out = {name: np.zeros((0, 0), dtype=np.float32) for name in features}
         return out
 
-    def embed(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    def embed(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """uint8 N×C×H×W -> float32 N×z_dim (μ)."""
         return self.embed_features(images, ("y",), batch_size)["y"]
 

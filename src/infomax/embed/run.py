@@ -11,7 +11,7 @@ from infomax.embed.files import Embeddings
 
 
 def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint: str, features=("y",),
-                  batch_size: int = 500, progress: bool = False) -> Embeddings:
+                  batch_size: int | None = None, progress: bool = False) -> Embeddings:
     parts: dict[str, list[np.ndarray]] = {f: [] for f in features}
     frames, ranges, start = [], {}, 0
     for name, split in dataset.splits.items():

@@ -38,7 +38,7 @@ def pca_features(pixels: np.ndarray, fit_rows: np.ndarray, dim: int, seed: int =
     return pca.transform(pixels).astype(np.float32)
 
 
-def random_encoder_features(run_dir: str, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def random_encoder_features(run_dir: str, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """float32 N×z_dim: μ of the checkpoint's architecture with untrained (initial) weights."""
     try:
         from infomax.embed.embedder import Embedder

@@ -14,7 +14,7 @@ FEATURE_SIZE = 4  # side of the local feature map C
 GLOBAL_PAIRINGS = ("zz", "xz")  # what the global critic pairs with z: z itself, or the pooled feature
 INITS = ("keras", "torch")
 KL_REDUCTIONS = ("mean", "batchmean")
-CRITICS = ("concat",)  # critic families; "concat" = MLP on a concatenated pair
+CRITICS = ("concat", "dot")  # "concat": MLP on a concatenated pair; "dot": embed each side, dot product
 
 # Adam's epsilon that goes with each init scheme (the optimizer belongs to the train loop).
 # Keras 2 uses K.epsilon() = 1e-7, PyTorch 1e-8. See docs/model.md for how Keras applies it.

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.model.config import ModelConfig
+from infomax.model.dot_critic import DotGlobalCritic, DotLocalCritic
 
 
 def concat_mlp_scores(layers: list[nn.Linear], a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,9 +80,11 @@ class LocalCritic(nn.Module):
 
 
 def build_critics(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    """The (global, local) critic pair named by cfg.critic and cfg.global_pairing."""
+    """The (global, local) critic pair named by cfg.critic ("concat" or "dot") and cfg.global_pairing."""
+    a_dim = cfg.z_dim if cfg.global_pairing == "zz" else cfg.channels
     if cfg.critic == "concat":
-        a_dim = cfg.z_dim if cfg.global_pairing == "zz" else cfg.channels
-        global_critic = GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden)
-        return global_critic, LocalCritic(cfg.z_dim, cfg.channels, cfg.critic_hidden)
+        return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, cfg.channels, cfg.critic_hidden)
+    if cfg.critic == "dot":
+        hidden = cfg.critic_hidden
+        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden), DotLocalCritic(cfg.z_dim, cfg.channels, hidden, hidden)
     raise ValueError(f"unknown critic '{cfg.critic}'")  # ModelConfig.validate() names the choices

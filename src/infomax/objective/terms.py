@@ -1,23 +1,30 @@
 """The DIM objective for one batch (Hjelm et al. 2019, with the VAE-style prior of the
-reference): a global and a local Jensen-Shannon MI term and a KL prior term.
+reference): a global and a local mutual-information term and a KL prior term.
 
     z       = μ + exp(log σ² / 2)·ε                              (reparameterize)
-    global  = L_JSD(T_g(a_i, z_i), T_g(a_i, z_π(i)))             a = z ("zz") or pooled ("xz")
-    local   = L_JSD(T_l(z_i, C_i[p]), T_l(z_i, C_π(i)[p]))       over every position p of C
+    global  = L(T_g(a_i, z_i), T_g(a_i, z_π(i)))                 a = z ("zz") or pooled ("xz")
+    local   = L(T_l(z_i, C_i[p]), T_l(z_i, C_π(i)[p]))           over every position p of C
     kl      = KL(N(μ, σ²) ‖ N(0, I))
     loss    = α·global + β·local + γ·kl,   α = 0.5, β = 1.5, γ = 0.01
 
-One permutation π (a derangement by default) serves both MI terms.
+L is the estimator (Jensen-Shannon for the reference; InfoNCE, Donsker-Varadhan or squared
+Hellinger as options). One permutation π (a derangement by default) serves both MI terms; with
+negatives "all" every other image of the batch is a negative instead (dot critics only).
+
+With two views x, x' of the same images (AMDIM, Bachman et al. 2019) each term pairs one view
+against the other, both ways: global T_g(a_i, z'_i), local T_l(z_i, C'_i[p]), and the
+symmetric halves, averaged. One view is the special case x' = x.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from infomax.model.dim import DIM
 from infomax.model.encoder import reparameterize
-from infomax.objective.jsd import jsd_loss
+from infomax.objective.estimators import ESTIMATORS
+from infomax.objective.infonce import all_pairs
 from infomax.objective.kl import kl_to_standard_normal
 from infomax.objective.negatives import permutation
 
@@ -26,9 +33,18 @@ LOSS_WEIGHTS = {"global": 0.5, "local": 1.5, "kl": 0.01}
 
 
 def critic_accuracy(t_pos: Tensor, t_neg: Tensor) -> Tensor:
-    """Fraction of pairs the critic classifies right (positive logit > 0, negative < 0)."""
-    right = (t_pos > 0).float().sum() + (t_neg < 0).float().sum()
-    return right / (t_pos.numel() + t_neg.numel())
+    """Fraction of positives the critic scores above every one of their negatives
+    (t_neg: the negatives of each positive along its last dim)."""
+    return (t_pos > t_neg.amax(-1)).float().mean()
+
+
+def pair_scores(critic: nn.Module, a: Tensor, b: Tensor, perm: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(t_pos, t_neg) of one critic: t_neg carries each positive's negatives in its last dim,
+    one (b_π(i)) for a permutation, or every other image's when perm is None."""
+    if perm is None:
+        return all_pairs(critic.matrix(a, b))
+    t_pos, t_neg = critic(a, b, perm)
+    return t_pos, t_neg.unsqueeze(-1)
 
 
 def dim_terms(
@@ -37,36 +53,43 @@ def dim_terms(
     *,
     generator: torch.Generator | None = None,
     negatives: str = "derangement",
+    estimator: str = "jsd",
+    x2: Tensor | None = None,
 ) -> dict[str, Tensor]:
-    """The loss terms for a batch x: N×C×H×W float (N >= 2).
+    """The loss terms for a batch x: N×C×H×W float (N >= 2), and optionally a second view x2.
 
     Returns scalar tensors: "global", "local", "kl" (differentiable; combine them with
     weighted_loss) and, for logging only (detached), "global_acc" and "local_acc".
-    `generator` drives ε and the permutation; `negatives` is "derangement" or "shuffle".
+    `generator` drives ε and the permutation; `negatives` is "derangement", "shuffle" or "all".
     """
-    n = x.shape[0]
-    perm = permutation(negatives, n, generator=generator, device=x.device)
-    eps = _standard_normal((n, model.cfg.z_dim), generator, x.device)
-    return dim_terms_given(model, x, eps, perm)
+    n, views = x.shape[0], 1 if x2 is None else 2
+    perm = None if negatives == "all" else permutation(negatives, n, generator=generator, device=x.device)
+    eps = _standard_normal((views * n, model.cfg.z_dim), generator, x.device)
+    return dim_terms_given(model, x, eps, perm, estimator=estimator, x2=x2)
 
 
-def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor) -> dict[str, Tensor]:
-    """dim_terms with its randomness given: ε (N×z, N(0, I)) and the permutation π (N long).
-    Deterministic and free of host syncs, so it can be compiled as one graph."""
-    cfg = model.cfg
-    out = model.encoder(x)
-    z = reparameterize(out.mu, out.logvar, eps)  # N×z
+def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, estimator: str = "jsd",
+                    x2: Tensor | None = None) -> dict[str, Tensor]:
+    """dim_terms with its randomness given: ε (V·N×z, N(0, I), V views stacked) and the
+    permutation π (N long, or None for all in-batch negatives). Deterministic and free of
+    host syncs, so it can be compiled as one graph."""
+    cfg, loss = model.cfg, ESTIMATORS[estimator]
+    out = model.encoder(x if x2 is None else torch.cat([x, x2]))  # both views in one pass
+    z = reparameterize(out.mu, out.logvar, eps)  # V·N×z
     a = z if cfg.global_pairing == "zz" else out.pooled
-    g_pos, g_neg = model.global_critic(a, z, perm)  # N, N
-    l_pos, l_neg = model.local_critic(z, out.local, perm)  # N×4×4, N×4×4
-    terms = {
-        "global": jsd_loss(g_pos, g_neg),
-        "local": jsd_loss(l_pos, l_neg),
-        "kl": kl_to_standard_normal(out.mu, out.logvar, cfg.kl_reduction),
-    }
-    with torch.no_grad():
-        terms["global_acc"] = critic_accuracy(g_pos, g_neg)
-        terms["local_acc"] = critic_accuracy(l_pos, l_neg)
+    views = [slice(0, len(x))] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
+    pairs = [(views[0], views[0])] if x2 is None else [(views[0], views[1]), (views[1], views[0])]
+    parts: dict[str, list[Tensor]] = {"global": [], "local": [], "global_acc": [], "local_acc": []}
+    for one, other in pairs:
+        g_pos, g_neg = pair_scores(model.global_critic, a[one], z[other], perm)  # N, N×K
+        l_pos, l_neg = pair_scores(model.local_critic, z[one], out.local[other], perm)  # N×(positions), …×K
+        parts["global"].append(loss(g_pos, g_neg))
+        parts["local"].append(loss(l_pos, l_neg))
+        with torch.no_grad():
+            parts["global_acc"].append(critic_accuracy(g_pos, g_neg))
+            parts["local_acc"].append(critic_accuracy(l_pos.flatten(1), l_neg.flatten(1, -2)))
+    terms = {k: sum(v) / len(v) for k, v in parts.items()}
+    terms["kl"] = kl_to_standard_normal(out.mu, out.logvar, cfg.kl_reduction)
     return terms
 
 

@@ -13,27 +13,49 @@ GLOBAL_LOCAL = {
     "no-prior": ("γ = 0: global and local MI", ["--gamma", "0"]),
     "both-fp32": ("seed in fp32 instead of bf16 (same steps)", ["--precision", "fp32"]),
 }
-STUDIES = {"global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL)}
+# Better features for the same compute: one change at a time from seed, then the combination.
+BETTER = {
+    "seed": ("the reference's objective", []),
+    "infonce": ("InfoNCE instead of JSD (one negative per image)", ["--estimator", "infonce"]),
+    "dot-all": ("InfoNCE, dot critics, every other image a negative",
+                ["--estimator", "infonce", "--critic", "dot", "--negatives", "all"]),
+    "augment": ("seed on augmented images (one view)", ["--augment", "default"]),
+    "two-views": ("seed on two augmented views", ["--augment", "default", "--views", "2"]),
+    "recommended": ("preset recommended: all of the above", ["--preset", "recommended"]),
+}
+STUDIES = {
+    "global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL),
+    "better": ("Better features for the same compute", BETTER),
+}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("study", help="train variants on the same budget and compare them on one table")
-    p.add_argument("name", choices=sorted(STUDIES), help="global-local: global-only, local-only, both, no prior")
+    p.add_argument("name", choices=sorted(STUDIES), help="global-local: global-only, local-only, both, no prior; "
+                                                     "better: estimators, critics, views, and the recommended preset")
     p.add_argument("--data", required=True, help="data spec, e.g. folder:cifar10-jpg.zip")
     p.add_argument("--out", required=True, help="study folder: one run per variant and seed, table.md, grids.png")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, default=5.0, help="training budget per run (default 5)")
     budget.add_argument("--steps", type=int, help="train every run for this many steps instead of --minutes")
     p.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
+    p.add_argument("--variants", help="comma list: run only these variants of the study (default: all)")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.errors import InfomaxError
     from infomax.study.runner import run_study
 
     title, variants = STUDIES[args.name]
+    if args.variants:
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = sorted(set(chosen) - set(variants))
+        if unknown:
+            raise InfomaxError(f"unknown variants {unknown} for study {args.name}; choose from {', '.join(variants)}")
+        variants = {name: variants[name] for name in chosen}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     run_study(variants, data=args.data, out=Path(args.out), minutes=args.minutes, steps=args.steps, seeds=seeds,
               precision=args.precision, title=title)

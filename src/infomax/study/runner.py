@@ -78,17 +78,18 @@ def table(results: dict[str, list[dict]], descriptions: dict[str, str]) -> str:
 
 def side_by_side(images: dict[str, Path], path: Path) -> Path:
     """The grids of every variant next to each other, each under its variant's name."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     pictures = {name: Image.open(p).convert("RGB") for name, p in images.items()}
     gap, title = 16, 28
+    font = ImageFont.load_default(size=20)
     width = sum(im.width for im in pictures.values()) + gap * (len(pictures) - 1)
     height = max(im.height for im in pictures.values()) + title
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     x = 0
     for name, im in pictures.items():
-        draw.text((x + 4, 8), name, fill="black")
+        draw.text((x + 4, 4), name, fill="black", font=font)
         canvas.paste(im, (x, title))
         x += im.width + gap
     canvas.save(path)

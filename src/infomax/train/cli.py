@@ -21,8 +21,13 @@ FLAGS = {
     "seed": (int, "random seed for weights, data order and negatives"),
     "device": (str, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"),
     "z_dim": (int, "feature size (seed 256)"),
-    "negatives": (str, "derangement (no image paired with itself) or shuffle (the reference's)"),
+    "negatives": (str, "derangement (no image paired with itself), shuffle (the reference's), "
+                       "or all (every other image of the batch; needs --critic dot)"),
+    "estimator": (str, "MI estimator: jsd (the reference's), infonce, dv or hellinger"),
+    "critic": (str, "concat (the reference's MLP on a pair) or dot (embed each side, dot product)"),
     "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
+    "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,grayscale=0.2"),
+    "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
     "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
     "log_every": (int, "log the loss terms every N steps"),
 }

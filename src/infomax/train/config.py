@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infomax.errors import InfomaxError
+from infomax.objective.estimators import ESTIMATORS
+from infomax.train.augment import parse_augment
 
 
 @dataclass
@@ -28,7 +30,10 @@ class TrainConfig:
     alpha: float = 0.5  # global MI weight
     beta: float = 1.5  # local MI weight
     gamma: float = 0.01  # KL prior weight
-    negatives: str = "derangement"  # "derangement" (no image paired with itself) | "shuffle"
+    negatives: str = "derangement"  # "derangement" (no image paired with itself) | "shuffle" | "all" (dot critic)
+    estimator: str = "jsd"  # "jsd" (reference) | "infonce" | "dv" | "hellinger"
+    augment: str = "none"  # "none" (reference) | "default" | "crop=pad,pad=4,flip=0.5,..." (see train/augment.py)
+    views: int = 1  # 1 (reference) | 2: two augmented views, each scored against the other
     precision: str = "fp32"  # "fp32" | "bf16" (autocast)
     seed: int = 0
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
@@ -38,6 +43,7 @@ class TrainConfig:
     # model (the image size and channels come from the data)
     z_dim: int = 256
     global_pairing: str = "zz"  # "zz" (reference: [z, z] vs [z, z']) | "xz" (paper: T(x, z))
+    critic: str = "concat"  # "concat" (reference: MLP on [a, b]) | "dot" (embed each side, dot product)
     init: str = "keras"  # "keras" (Glorot-uniform, zero bias) | "torch"
     bn_momentum: float = 0.01  # PyTorch convention; Keras' 0.99
     bn_eps: float = 1e-3
@@ -64,8 +70,18 @@ class TrainConfig:
             problems.append(f"--z-dim must be ≥ 1 (got {self.z_dim})")
         if self.precision not in ("fp32", "bf16"):
             problems.append(f"--precision must be fp32 or bf16 (got {self.precision!r})")
-        if self.negatives not in ("derangement", "shuffle"):
-            problems.append(f"negatives must be derangement or shuffle (got {self.negatives!r})")
+        if self.negatives not in ("derangement", "shuffle", "all"):
+            problems.append(f"negatives must be derangement, shuffle or all (got {self.negatives!r})")
+        elif self.negatives == "all" and self.critic != "dot":
+            problems.append("negatives = all scores every pair of the batch and needs critic = dot")
+        if self.estimator not in ESTIMATORS:
+            problems.append(f"estimator must be one of {', '.join(ESTIMATORS)} (got {self.estimator!r})")
+        if self.views not in (1, 2):
+            problems.append(f"views must be 1 or 2 (got {self.views})")
+        try:
+            parse_augment(self.augment)
+        except InfomaxError as exc:
+            problems.append(str(exc))
         if self.checkpoint_every < 1 or self.log_every < 1:
             problems.append("checkpoint_every and log_every must be ≥ 1")
         if problems:
@@ -77,6 +93,12 @@ PRESETS: dict[str, dict[str, dict]] = {
     # The reference's settings: CIFAR-10 batch 64 for 50 epochs, Tiny ImageNet batch 100 for 100.
     "seed": {
         "*": {},
+        "tiny-imagenet": {"batch_size": 100, "epochs": 100},
+    },
+    # Better features for the same compute (docs/better.md): two augmented views scored against
+    # each other with InfoNCE over every pair of the batch, through dot-product critics.
+    "recommended": {
+        "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2},
         "tiny-imagenet": {"batch_size": 100, "epochs": 100},
     },
 }

@@ -19,6 +19,7 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
 from infomax.objective.terms import dim_terms
+from infomax.train.augment import parse_augment
 from infomax.train.batches import BatchSource, epoch_order
 from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.train.config import TrainConfig, to_dict
@@ -43,7 +44,7 @@ def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
     if h != w:
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
     mc = ModelConfig(
-        image_size=h, in_channels=c, z_dim=cfg.z_dim, global_pairing=cfg.global_pairing, init=cfg.init,
+        image_size=h, in_channels=c, z_dim=cfg.z_dim, global_pairing=cfg.global_pairing, critic=cfg.critic, init=cfg.init,
         bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
     )
     mc.validate()
@@ -94,7 +95,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
 
     steps_per_epoch = n // cfg.batch_size
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
-    source = BatchSource(split.images, dataset.normalization, device, channels_last)
+    source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.augment))
     log = RunLog(run_dir, resume_step=step if resume else None)
     weights = {"global": cfg.alpha, "local": cfg.beta, "kl": cfg.gamma}
     bar = _progress(progress, total, step)
@@ -109,9 +110,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             epoch, pos = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
                 order, order_epoch = epoch_order(n, cfg.seed, epoch), epoch
-            x = source.batch(order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size])
+            views = source.views(order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size], cfg.views, gen)
             with autocast(device, cfg.precision):
-                terms = dim_terms(model, x, generator=gen, negatives=cfg.negatives)
+                terms = dim_terms(model, views[0], x2=views[1] if cfg.views == 2 else None, generator=gen,
+                                  negatives=cfg.negatives, estimator=cfg.estimator)
             loss = sum(weights[k] * terms[k].float() for k in TERMS)
             if not torch.isfinite(loss):
                 bad = [k for k in TERMS if not torch.isfinite(terms[k])]

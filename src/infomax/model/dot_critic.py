@@ -1,0 +1,61 @@
+"""Encode-and-dot critics: T(a, b) = ⟨φ(a), ψ(b)⟩ / √d (the DIM code's and AMDIM's critic,
+Hjelm et al. 2019 sec. 3 and Bachman et al. 2019).
+
+Each side is embedded once by a small MLP (1×1 convolutions for the local map, written as
+Linear layers over channels-last rows), so scoring every pair of a batch costs one matrix
+product instead of one MLP pass per pair. That makes "every other image of the batch is a
+negative" affordable: `matrix` returns the whole N×N (×positions) score table.
+
+Global: a N×A (z or the pooled feature) against z N×Z      -> scores N×N
+Local:  z N×Z against every position p of C N×C×H×W        -> scores N×N×HW
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def embedding(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    """Linear -> ReLU -> Linear: the per-side embedding φ or ψ."""
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, d_out))
+
+
+def _rows(local: Tensor) -> Tensor:
+    """N×C×H×W -> N×HW×C (a view when channels_last)."""
+    return local.flatten(2).transpose(1, 2)
+
+
+class DotGlobalCritic(nn.Module):
+    def __init__(self, a_dim: int, b_dim: int, hidden: int = 256, dim: int = 256):
+        super().__init__()
+        self.phi, self.psi, self.scale = embedding(a_dim, hidden, dim), embedding(b_dim, hidden, dim), 1 / math.sqrt(dim)
+
+    def forward(self, a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
+        """t_pos[i] = T(a_i, b_i), t_neg[i] = T(a_i, b_perm[i]); both N."""
+        u, v = self.phi(a) * self.scale, self.psi(b)  # N×d, N×d
+        return (u * v).sum(-1), (u * v[perm]).sum(-1)
+
+    def matrix(self, a: Tensor, b: Tensor) -> Tensor:
+        """scores[i, j] = T(a_i, b_j): N×N."""
+        return F.linear(self.phi(a) * self.scale, self.psi(b))
+
+
+class DotLocalCritic(nn.Module):
+    def __init__(self, z_dim: int, c_dim: int, hidden: int = 256, dim: int = 256):
+        super().__init__()
+        self.phi, self.psi, self.scale = embedding(z_dim, hidden, dim), embedding(c_dim, hidden, dim), 1 / math.sqrt(dim)
+
+    def forward(self, z: Tensor, local: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
+        """t_pos[i, y, x] = T(z_i, C_i[y, x]), t_neg[i, y, x] = T(z_i, C_perm[i][y, x]); both N×H×W."""
+        n, _, h, w = local.shape
+        u, v = self.phi(z).unsqueeze(1) * self.scale, self.psi(_rows(local))  # N×1×d, N×HW×d
+        return (u * v).sum(-1).view(n, h, w), (u * v[perm]).sum(-1).view(n, h, w)
+
+    def matrix(self, z: Tensor, local: Tensor) -> Tensor:
+        """scores[i, j, p] = T(z_i, C_j[p]) for every position p (row-major): N×N×HW."""
+        n = local.shape[0]
+        u, v = self.phi(z) * self.scale, self.psi(_rows(local))  # N×d, N×HW×d
+        return F.linear(u, v.reshape(-1, v.shape[-1])).view(n, n, -1)

@@ -1,0 +1,212 @@
+"""Batch data augmentation in torch: float N×C×H×W images in [0, 1] in, same shape, dtype and layout out.
+
+Every random number comes from an explicit torch.Generator (drawn on its own device, then moved to
+the batch's), so a run is reproducible on any device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+from infomax.errors import InfomaxError
+
+LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
+CROPS = ("resized", "pad", "none")
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    """channels_last when x is stored that way (and not also plain contiguous), else contiguous."""
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """U[0, 1) draws from generator, on like's device and in like's dtype."""
+    u = torch.rand(shape, generator=generator, device=generator.device)
+    return u.to(device=like.device, dtype=like.dtype)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """Grayscale of an RGB batch: N×3×H×W -> N×1×H×W."""
+    w = torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def crop_offsets(n: int, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """The (row, column) offsets of random_crop: int64 N×2 in [0, 2·pad], on the generator's device."""
+    return torch.randint(0, 2 * pad + 1, (n, 2), generator=generator, device=generator.device)
+
+
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad each image by pad pixels per side and crop H×W back at a random offset per image."""
+    n, c, h, w = x.shape
+    off = crop_offsets(n, pad, generator).to(x.device)  # N×2
+    padded = F.pad(x, (pad, pad, pad, pad))  # N×C×(H+2p)×(W+2p), zeros outside
+    rows = off[:, 0:1] + torch.arange(h, device=x.device)  # N×H
+    cols = off[:, 1:2] + torch.arange(w, device=x.device)  # N×W
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    chan = torch.arange(c, device=x.device).view(1, c, 1, 1)
+    y = padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]  # N×C×H×W
+    return y.contiguous(memory_format=_layout(x))
+
+
+def resized_crop_thetas(n: int, scale_min: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """Affine maps (N×2×3, for F.affine_grid) of random boxes inside the image.
+
+    A box covers a fraction s ~ U[scale_min, 1] of the area; its aspect ratio relative to the image's
+    is log-uniform in [3/4, 4/3], narrowed so the box fits (at s = 1 it is the whole image, exactly).
+    """
+    u = _rand((n, 4), generator, like)  # area, ratio, centre x, centre y
+    s = scale_min + (1.0 - scale_min) * u[:, 0]
+    log_s = torch.log(s)
+    lo = torch.clamp(log_s, min=math.log(3 / 4))  # the box height stays <= 1
+    hi = torch.clamp(-log_s, max=math.log(4 / 3))  # the box width stays <= 1
+    ratio = torch.exp(lo + (hi - lo) * u[:, 1])
+    bw, bh = torch.sqrt(s * ratio), torch.sqrt(s / ratio)  # box size as fractions of width, height
+    cx, cy = (1 - bw) * (2 * u[:, 2] - 1), (1 - bh) * (2 * u[:, 3] - 1)  # centres in [-1, 1] coordinates
+    zero = torch.zeros_like(s)
+    return torch.stack([bw, zero, cx, zero, bh, cy], 1).view(n, 2, 3)
+
+
+def random_resized_crop(x: torch.Tensor, scale_min: float, generator: torch.Generator) -> torch.Tensor:
+    """Crop a random box per image (see resized_crop_thetas) and resize it to H×W, bilinearly."""
+    theta = resized_crop_thetas(x.shape[0], scale_min, generator, x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # N×H×W×2
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
+    whole = (theta[:, 0, 0] == 1) & (theta[:, 1, 1] == 1)  # N; kept exact (float32 grids drift by ~1e-6)
+    return torch.where(whole.view(-1, 1, 1, 1), x, y).contiguous(memory_format=_layout(x))
+
+
+def random_flip(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right with probability p."""
+    flip = _rand((x.shape[0], 1, 1, 1), generator, x) < p  # N×1×1×1
+    return torch.where(flip, x.flip(-1), x).contiguous(memory_format=_layout(x))
+
+
+def jitter_factors(n: int, strength: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation factors of color_jitter: N×3, each U[1 − 0.4s, 1 + 0.4s]."""
+    u = _rand((n, 3), generator, like)
+    return 1 + 0.4 * strength * (2 * u - 1)
+
+
+def apply_jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Scale brightness, then contrast (towards the mean gray), then saturation (towards the grayscale).
+
+    factors is N×3 (see jitter_factors); saturation applies to 3-channel images only.
+    """
+    b, c, s = (factors[:, i].view(-1, 1, 1, 1) for i in range(3))  # each N×1×1×1
+    rgb = x.shape[1] == 3
+    x = (x * b).clamp(0, 1)
+    mean = (_luma(x) if rgb else x).mean((1, 2, 3), keepdim=True)  # N×1×1×1
+    x = (c * x + (1 - c) * mean).clamp(0, 1)
+    if rgb:
+        x = (s * x + (1 - s) * _luma(x)).clamp(0, 1)
+    return x
+
+
+def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Random brightness, contrast and saturation per image (no hue), clamped to [0, 1]."""
+    y = apply_jitter(x, jitter_factors(x.shape[0], strength, generator, x))
+    return y.contiguous(memory_format=_layout(x))
+
+
+def random_grayscale(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace each RGB image by its luma on all three channels with probability p; others unchanged."""
+    if x.shape[1] != 3:
+        return x
+    gray = _rand((x.shape[0], 1, 1, 1), generator, x) < p  # N×1×1×1
+    return torch.where(gray, _luma(x).expand_as(x), x).contiguous(memory_format=_layout(x))
+
+
+def _probability(v: float) -> bool:
+    return 0 <= v <= 1
+
+
+# Per option: its type, whether a value is allowed, and the allowed values in words.
+_RULES = {
+    "crop": (str, lambda v: v in CROPS, "one of " + ", ".join(CROPS)),
+    "crop_scale": (float, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "pad": (int, lambda v: v >= 0, "an integer >= 0"),
+    "flip": (float, _probability, "a probability in [0, 1]"),
+    "jitter": (float, lambda v: 0 <= v <= 2.5, "a strength in [0, 2.5]"),
+    "grayscale": (float, _probability, "a probability in [0, 1]"),
+}
+
+
+@dataclass(frozen=True)
+class Augment:
+    """An augmentation recipe for float batches in [0, 1]: crop, then flip, then jitter, then grayscale."""
+
+    crop: str = "resized"  # "resized" (random_resized_crop), "pad" (random_crop) or "none"
+    crop_scale: float = 0.3  # smallest area fraction of a resized crop
+    pad: int = 4  # padding of a "pad" crop, in pixels
+    flip: float = 0.5  # probability of a left-right flip
+    jitter: float = 0.4  # color jitter strength
+    grayscale: float = 0.2  # probability of turning an RGB image gray
+
+    def __post_init__(self):
+        for f in fields(self):
+            _, ok, allowed = _RULES[f.name]
+            if not ok(getattr(self, f.name)):
+                raise InfomaxError(f"augment: bad {f.name}={getattr(self, f.name)!r} (expected {allowed})")
+
+    @classmethod
+    def none(cls) -> Augment:
+        """The recipe that changes nothing."""
+        return cls(crop="none", flip=0.0, jitter=0.0, grayscale=0.0)
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the recipe changes nothing."""
+        no_crop = (self.crop == "none" or (self.crop == "pad" and self.pad == 0)
+                   or (self.crop == "resized" and self.crop_scale == 1))
+        return no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0
+
+    def text(self) -> str:
+        """The recipe as parse_augment reads it."""
+        return ",".join(f"{k}={v}" for k, v in asdict(self).items())
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment a float N×C×H×W batch in [0, 1]; stages that would change nothing are skipped."""
+        if self.crop == "pad" and self.pad > 0:
+            x = random_crop(x, self.pad, generator)
+        elif self.crop == "resized" and self.crop_scale < 1:
+            x = random_resized_crop(x, self.crop_scale, generator)
+        if self.flip > 0:
+            x = random_flip(x, self.flip, generator)
+        if self.jitter > 0:
+            x = color_jitter(x, self.jitter, generator)
+        if self.grayscale > 0:
+            x = random_grayscale(x, self.grayscale, generator)
+        return x
+
+
+def parse_augment(text: str) -> Augment | None:
+    """Read the config key `augment`: "none", "default", or options such as "crop=pad,pad=4,flip=0.5".
+
+    Options not given keep their Augment defaults. Returns None for "none".
+    """
+    text = text.strip()
+    if text == "none":
+        return None
+    if text == "default":
+        return Augment()
+    options: dict = {}
+    for item in text.split(","):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        if key not in _RULES:
+            raise InfomaxError(f"augment: unknown option '{key}' in '{text}' (allowed: 'none', 'default', "
+                               f"or comma-separated key=value with keys {', '.join(_RULES)})")
+        kind, _, allowed = _RULES[key]
+        if not eq or key in options:
+            raise InfomaxError(f"augment: option '{key}' needs exactly one value, as {key}=VALUE ({allowed})")
+        try:
+            options[key] = kind(value)
+        except ValueError:
+            raise InfomaxError(f"augment: bad {key}={value!r} (expected {allowed})") from None
+    return Augment(**options)

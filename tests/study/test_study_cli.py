@@ -1,0 +1,29 @@
+"""`infomax study global-local` end to end on the bundled digits, a few steps per variant."""
+
+import json
+
+from infomax.cli import main
+from infomax.study.cli import GLOBAL_LOCAL
+
+
+def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOMAX_HOME", str(tmp_path / "home"))
+    out = tmp_path / "study"
+    argv = ["study", "global-local", "--data", "digits,size=16", "--out", str(out), "--steps", "2"]
+    assert main(argv) == 0
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in (out / "table.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")}
+    assert set(rows) == set(GLOBAL_LOCAL)
+    for name in GLOBAL_LOCAL:
+        run = out / name / "seed0"
+        train = json.loads((run / "config.json").read_text())["train"]
+        want = {"global-only": ("beta", 0.0), "local-only": ("alpha", 0.0), "no-prior": ("gamma", 0.0),
+                "both": ("beta", 1.5), "both-fp32": ("precision", "fp32")}[name]
+        assert train[want[0]] == want[1] and train["max_steps"] == 2
+        knn = json.loads((run / "embeddings" / "eval.json").read_text())["results"]["y"]["knn_weighted_k200"]
+        assert f"| 2 | {100 * knn:.2f} |" in rows[name]
+    assert (out / "grids.png").is_file()
+    # a second call reuses every finished run instead of training again
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/seed0/checkpoints/latest.json")}
+    assert main(argv) == 0
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/seed0/checkpoints/latest.json")}

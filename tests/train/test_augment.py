@@ -1,0 +1,159 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from infomax.errors import InfomaxError
+from infomax.train.augment import (
+    Augment,
+    apply_jitter,
+    color_jitter,
+    crop_offsets,
+    jitter_factors,
+    parse_augment,
+    random_crop,
+    random_flip,
+    random_grayscale,
+    random_resized_crop,
+)
+
+
+def _batch(n=6, c=3, h=8, w=8, seed=0, channels_last=False):
+    x = torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(seed))
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _gen(seed=1):
+    return torch.Generator().manual_seed(seed)
+
+
+OPS = {
+    "crop": lambda x, g: random_crop(x, 3, g),
+    "resized": lambda x, g: random_resized_crop(x, 0.2, g),
+    "flip": lambda x, g: random_flip(x, 0.5, g),
+    "jitter": lambda x, g: color_jitter(x, 2.5, g),
+    "grayscale": lambda x, g: random_grayscale(x, 0.5, g),
+    "augment": lambda x, g: Augment()(x, g),
+    "augment_pad": lambda x, g: Augment(crop="pad")(x, g),
+}
+
+IDENTITIES = {
+    "crop": lambda x, g: random_crop(x, 0, g),
+    "resized": lambda x, g: random_resized_crop(x, 1.0, g),
+    "flip": lambda x, g: random_flip(x, 0.0, g),
+    "jitter": lambda x, g: color_jitter(x, 0.0, g),
+    "grayscale": lambda x, g: random_grayscale(x, 0.0, g),
+    "augment": lambda x, g: Augment.none()(x, g),
+}
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("name", OPS)
+def test_keeps_shape_dtype_layout_and_range(name, c, channels_last):
+    x = _batch(c=c, channels_last=channels_last)
+    y = OPS[name](x, _gen())
+    assert y.shape == x.shape and y.dtype == x.dtype
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert y.is_contiguous(memory_format=fmt)
+    assert y.min() >= 0 and y.max() <= 1
+
+
+@pytest.mark.parametrize("size", [8, 64])
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("name", IDENTITIES)
+def test_identity_settings(name, c, size):
+    x = _batch(c=c, h=size, w=size)
+    y = IDENTITIES[name](x, _gen())
+    assert torch.equal(y, x)
+    assert Augment.none().is_identity and not Augment().is_identity
+
+
+def test_random_crop_matches_slow_reference():
+    x, pad = _batch(n=10, h=7, w=9), 3
+    y = random_crop(x, pad, _gen(5))
+    offsets = crop_offsets(10, pad, _gen(5))
+    assert offsets.min() >= 0 and offsets.max() <= 2 * pad
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        padded = torch.zeros(3, 7 + 2 * pad, 9 + 2 * pad)
+        padded[:, pad:pad + 7, pad:pad + 9] = x[i]
+        assert torch.equal(y[i], padded[:, dy:dy + 7, dx:dx + 9])
+
+
+def test_resized_crop_samples_inside_a_box():
+    # A constant image stays constant; a horizontal ramp stays monotone along each row.
+    x = torch.full((4, 3, 8, 8), 0.25)
+    assert torch.allclose(random_resized_crop(x, 0.1, _gen()), x, atol=1e-6)
+    ramp = torch.linspace(0, 1, 16).expand(4, 3, 16, 16).contiguous()
+    y = random_resized_crop(ramp, 0.1, _gen())
+    assert (y.diff(dim=-1) >= -1e-6).all() and not torch.allclose(y, ramp)
+
+
+def test_flip_all():
+    x = _batch()
+    assert torch.equal(random_flip(x, 1.0, _gen()), x.flip(-1))
+
+
+def test_grayscale_all_is_luma():
+    x = _batch()
+    y = random_grayscale(x, 1.0, _gen())
+    x64 = x.double()
+    luma = 0.299 * x64[:, 0] + 0.587 * x64[:, 1] + 0.114 * x64[:, 2]
+    for ch in range(3):
+        assert torch.equal(y[:, ch], y[:, 0])
+        torch.testing.assert_close(y[:, ch].double(), luma, atol=1e-6, rtol=0)
+    gray1 = _batch(c=1)
+    assert random_grayscale(gray1, 1.0, _gen()) is gray1
+
+
+def test_jitter_brightness_only_is_per_image_scale():
+    x = _batch()
+    b = torch.tensor([0.5, 0.8, 1.0, 1.2, 1.5, 2.0])
+    factors = torch.stack([b, torch.ones(6), torch.ones(6)], 1)
+    y = apply_jitter(x, factors)
+    assert torch.equal(y, (x * b.view(6, 1, 1, 1)).clamp(0, 1))
+
+
+def test_jitter_draws_its_factors_from_the_generator():
+    x = _batch()
+    factors = jitter_factors(6, 0.5, _gen(3), x)
+    assert factors.shape == (6, 3) and (factors >= 0.8).all() and (factors <= 1.2).all()
+    assert torch.equal(color_jitter(x, 0.5, _gen(3)), apply_jitter(x, factors))
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_seeded(c):
+    x = _batch(c=c)
+    for aug in (Augment(), Augment(crop="pad")):
+        a, b, other = aug(x, _gen(7)), aug(x, _gen(7)), aug(x, _gen(8))
+        assert torch.equal(a, b)
+        assert not torch.equal(a, other)
+
+
+def test_one_channel_jitter_keeps_mean_gray():
+    # Contrast blends with the image mean, so contrast alone keeps the mean (when nothing clamps).
+    x = 0.25 + 0.5 * _batch(c=1)
+    factors = torch.tensor([[1.0, 0.6, 1.0]]).expand(6, 3)
+    y = apply_jitter(x, factors)
+    torch.testing.assert_close(y.mean((1, 2, 3)), x.mean((1, 2, 3)))
+    assert F.mse_loss(y, x) > 0
+
+
+def test_parse_augment():
+    assert parse_augment("none") is None
+    assert parse_augment("default") == Augment()
+    a = parse_augment("crop=pad, pad=2,flip=0.5,jitter=0,grayscale=0")
+    assert a == Augment(crop="pad", pad=2, jitter=0.0, grayscale=0.0)
+    assert parse_augment(a.text()) == a
+
+
+@pytest.mark.parametrize("text,key", [("crop=spiral", "crop"), ("flip=2", "flip"), ("pad=x", "pad"),
+                                      ("jitter=-1", "jitter"), ("shear=0.1", "shear"), ("flip", "flip"),
+                                      ("flip=0.1,flip=0.2", "flip")])
+def test_parse_augment_rejects(text, key):
+    with pytest.raises(InfomaxError, match=key):
+        parse_augment(text)
+
+
+def test_parse_augment_names_allowed_crops():
+    with pytest.raises(InfomaxError, match="resized, pad, none"):
+        parse_augment("crop=spiral")
