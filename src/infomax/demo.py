@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
     p.add_argument("--minutes", type=float, default=3.0, help="training time budget (default 3)")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
-    p.add_argument("--preset", default="seed")
+    p.add_argument("--preset", default="recommended", help="training preset (default: recommended; seed is the reference)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
     return p

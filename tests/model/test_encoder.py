@@ -27,16 +27,18 @@ def naive_forward(enc: Encoder, x: torch.Tensor, training: bool, conv_bias: floa
         h = (h - mean) / torch.sqrt(var + block.bn.eps)
         return h * block.bn.weight.view(1, -1, 1, 1) + block.bn.bias.view(1, -1, 1, 1)
 
+    maps = []
     for block in enc.down:
         h = conv(block, x)
         x = F.max_pool2d(F.leaky_relu(bn(block, h), slope), 2, 2, ceil_mode=True)
+        maps.append(x)
     local = x
     for block in enc.head:
         x = F.leaky_relu(bn(block, conv(block, x)), slope)
     pooled = x.flatten(2).max(dim=2).values
     mu = pooled @ enc.mu.weight.T + enc.mu.bias
     logvar = pooled @ enc.logvar.weight.T + enc.logvar.bias
-    return EncoderOutput(mu, logvar, local, pooled)
+    return EncoderOutput(mu, logvar, local, pooled, maps[-2])
 
 
 def randomize_bn(enc: Encoder, gen: torch.Generator) -> None:

@@ -141,3 +141,20 @@ def test_all_pairs_extreme_scores_are_finite():
     loss = infonce_loss(*all_pairs(scores))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(scores.grad).all()
+
+
+@pytest.mark.parametrize("same_view", [True, False])
+def test_position_pairs_against_a_loop(same_view):
+    from infomax.objective.infonce import position_pairs
+
+    n, p = 3, 4
+    scores = torch.randn(n, p, n, p, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    t_pos, t_neg = position_pairs(scores, same_view)
+    q = p - 1 if same_view else p
+    assert t_pos.shape == (n, p, q) and t_neg.shape == (n, p, 1, (n - 1) * p)
+    for i in range(n):
+        for a in range(p):
+            want_pos = [scores[i, a, i, b] for b in range(p) if not (same_view and b == a)]
+            want_neg = [scores[i, a, j, b] for j in range(n) if j != i for b in range(p)]
+            assert t_pos[i, a].tolist() == torch.stack(want_pos).tolist()
+            assert t_neg[i, a, 0].tolist() == torch.stack(want_neg).tolist()

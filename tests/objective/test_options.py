@@ -56,6 +56,47 @@ def test_two_views_score_each_view_against_the_other():
     torch.testing.assert_close(got["kl"], kl, rtol=1e-10, atol=1e-12)
 
 
+def test_multiscale_averages_the_local_term_over_both_maps():
+    torch.manual_seed(2)
+    model = DIM(ModelConfig(image_size=16, multiscale=True)).double()
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    eps = torch.randn(4, 256, dtype=torch.float64)
+    perm = torch.tensor([3, 2, 0, 1])
+    got = dim_terms_given(model, x, eps, perm)
+    out = model.encoder(x)
+    z = out.mu + torch.exp(out.logvar / 2) * eps
+    assert out.middle.shape == (4, 128, 8, 8)
+
+    def jsd(critic, c):
+        pos, neg = critic(z, c, perm)
+        return F.softplus(-pos).mean() + F.softplus(neg).mean()
+
+    want = (jsd(model.local_critic, out.local) + jsd(model.middle_critic, out.middle)) / 2
+    torch.testing.assert_close(got["local"], want, rtol=1e-10, atol=1e-12)
+
+
+def test_local_local_term_against_a_loop():
+    torch.manual_seed(3)
+    model = DIM(ModelConfig(image_size=16, local_local=True)).double()
+    x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
+    got = dim_terms_given(model, x, torch.randn(3, 256, dtype=torch.float64), torch.tensor([1, 2, 0]))
+    c = model.encoder(x).local.flatten(2).transpose(1, 2)  # 3×16×256: image, position, channels
+    critic = model.local_local_critic
+
+    def embed(seq, h):
+        return F.relu(h @ seq[0].weight.T + seq[0].bias) @ seq[2].weight.T + seq[2].bias
+
+    u, v = embed(critic.phi, c) / 16, embed(critic.psi, c)  # √256 = 16
+    pos, neg = [], []
+    for i in range(3):
+        for p in range(16):
+            pos += [u[i, p] @ v[i, q] for q in range(16) if q != p]
+            neg += [u[i, p] @ v[j, q] for j in range(3) if j != i for q in range(16)]
+    want = F.softplus(-torch.stack(pos)).mean() + F.softplus(torch.stack(neg)).mean()
+    torch.testing.assert_close(got["local_local"], want, rtol=1e-10, atol=1e-12)
+    assert 0 <= got["local_local_acc"] <= 1
+
+
 def _digits(n=512):
     from sklearn.datasets import load_digits
 
@@ -63,20 +104,23 @@ def _digits(n=512):
     return F.interpolate(images, size=16, mode="bilinear", align_corners=False).clamp(0, 1)
 
 
-@pytest.mark.parametrize("estimator,critic,negatives,views", [
-    ("infonce", "concat", "derangement", 1),
-    ("dv", "concat", "derangement", 1),
-    ("hellinger", "concat", "derangement", 1),
-    ("jsd", "dot", "derangement", 1),
-    ("infonce", "dot", "all", 1),
-    ("infonce", "dot", "all", 2),
+@pytest.mark.parametrize("estimator,critic,negatives,views,extra", [
+    ("infonce", "concat", "derangement", 1, {}),
+    ("dv", "concat", "derangement", 1, {}),
+    ("hellinger", "concat", "derangement", 1, {}),
+    ("jsd", "dot", "derangement", 1, {}),
+    ("infonce", "dot", "all", 1, {}),
+    ("infonce", "dot", "all", 2, {}),
+    ("jsd", "concat", "derangement", 1, {"multiscale": True}),
+    ("jsd", "concat", "derangement", 1, {"local_local": True}),
 ])
-def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, views):
+def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, views, extra):
     from infomax.train.augment import Augment
 
     torch.manual_seed(0)
     images = _digits()
-    model = DIM(ModelConfig(image_size=16, in_channels=1, z_dim=32, critic=critic, critic_hidden=64))
+    model = DIM(ModelConfig(image_size=16, in_channels=1, z_dim=32, critic=critic, critic_hidden=64, **extra))
+    weights = {"global": 0.5, "local": 1.5, "kl": 0.01, **({"local_local": 1.0} if extra.get("local_local") else {})}
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     augment = Augment(crop="pad", pad=2, jitter=0.2, grayscale=0.0)
     gen = torch.Generator().manual_seed(0)
@@ -84,7 +128,8 @@ def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, 
     def loss_of(batch, generator):
         x2 = augment(batch, generator) - 0.5 if views == 2 else None
         x1 = (augment(batch, generator) if views == 2 else batch) - 0.5
-        return weighted_loss(dim_terms(model, x1, x2=x2, generator=generator, negatives=negatives, estimator=estimator))
+        terms = dim_terms(model, x1, x2=x2, generator=generator, negatives=negatives, estimator=estimator)
+        return weighted_loss(terms, weights)
 
     probe = images[:128]
     with torch.no_grad():

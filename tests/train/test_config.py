@@ -23,6 +23,7 @@ def test_precedence_defaults_preset_file_flags():
     ({"negatives": "all"}, "needs critic = dot"),
     ({"estimator": "mine"}, "estimator must be one of jsd, infonce, dv, hellinger"),
     ({"views": 3}, "views must be 1 or 2"),
+    ({"views": 2}, "views = 2 needs augment"),
     ({"augment": "crop=spiral"}, "crop"),
 ])
 def test_invalid_settings_are_refused(values, words):

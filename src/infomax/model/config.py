@@ -63,6 +63,8 @@ class ModelConfig:
     critic_hidden: int = 256
     critic: str = "concat"
     global_pairing: str = "zz"
+    multiscale: bool = False  # a second local critic on the map one block before C (8×8 for 4×4)
+    local_local: bool = False  # a dot critic between positions of local maps (local–local MI)
     init: str = "keras"
     bn_momentum: float = 0.01
     bn_eps: float = 1e-3

@@ -79,12 +79,14 @@ class LocalCritic(nn.Module):
         return t_pos.view(n, h, w), t_neg.view(n, h, w)
 
 
-def build_critics(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    """The (global, local) critic pair named by cfg.critic ("concat" or "dot") and cfg.global_pairing."""
+def build_critics(cfg: ModelConfig, c_dim: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """The (global, local) critic pair named by cfg.critic ("concat" or "dot") and cfg.global_pairing;
+    the local critic reads maps of c_dim channels (default: C's)."""
     a_dim = cfg.z_dim if cfg.global_pairing == "zz" else cfg.channels
+    c_dim = c_dim or cfg.channels
     if cfg.critic == "concat":
-        return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, cfg.channels, cfg.critic_hidden)
+        return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, c_dim, cfg.critic_hidden)
     if cfg.critic == "dot":
         hidden = cfg.critic_hidden
-        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden), DotLocalCritic(cfg.z_dim, cfg.channels, hidden, hidden)
+        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden), DotLocalCritic(cfg.z_dim, c_dim, hidden, hidden)
     raise ValueError(f"unknown critic '{cfg.critic}'")  # ModelConfig.validate() names the choices

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from infomax.model.config import ModelConfig
 from infomax.model.critics import build_critics
+from infomax.model.dot_critic import DotPositionCritic
 from infomax.model.encoder import Encoder, EncoderOutput
 from infomax.model.init import init_weights_
 
@@ -18,8 +19,16 @@ class DIM(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.global_critic, self.local_critic = build_critics(cfg)
-        init_weights_(self.global_critic, cfg.init)
-        init_weights_(self.local_critic, cfg.init)
+        if cfg.multiscale:  # z against the map one block before C
+            self.middle_critic = build_critics(cfg, c_dim=cfg.widths[-2])[1]
+        if cfg.local_local:  # positions of C against positions of C
+            self.local_local_critic = DotPositionCritic(cfg.channels, cfg.critic_hidden, cfg.critic_hidden)
+        for critic in self.critics():
+            init_weights_(critic, cfg.init)
+
+    def critics(self) -> list[nn.Module]:
+        names = ("global_critic", "local_critic", "middle_critic", "local_local_critic")
+        return [getattr(self, n) for n in names if hasattr(self, n)]
 
     def forward(self, x: Tensor) -> EncoderOutput:
         """The encoder's outputs for a batch x: N×C×H×W float."""

@@ -6,8 +6,9 @@ Linear layers over channels-last rows), so scoring every pair of a batch costs o
 product instead of one MLP pass per pair. That makes "every other image of the batch is a
 negative" affordable: `matrix` returns the whole N×N (×positions) score table.
 
-Global: a N×A (z or the pooled feature) against z N×Z      -> scores N×N
-Local:  z N×Z against every position p of C N×C×H×W        -> scores N×N×HW
+Global:   a N×A (z or the pooled feature) against z N×Z    -> scores N×N
+Local:    z N×Z against every position p of C N×C×H×W      -> scores N×N×HW
+Position: every position of C against every position of C' -> scores N×HW×N×HW (local–local MI)
 """
 
 from __future__ import annotations
@@ -59,3 +60,18 @@ class DotLocalCritic(nn.Module):
         n = local.shape[0]
         u, v = self.phi(z) * self.scale, self.psi(_rows(local))  # N×d, N×HW×d
         return F.linear(u, v.reshape(-1, v.shape[-1])).view(n, n, -1)
+
+
+class DotPositionCritic(nn.Module):
+    """T(C_i[p], C'_j[q]) between positions of two local maps (local–local MI): both sides
+    embedded by 1×1-convolution MLPs, scored by dot product / √d."""
+
+    def __init__(self, c_dim: int, hidden: int = 256, dim: int = 256):
+        super().__init__()
+        self.phi, self.psi, self.scale = embedding(c_dim, hidden, dim), embedding(c_dim, hidden, dim), 1 / math.sqrt(dim)
+
+    def matrix(self, local: Tensor, other: Tensor) -> Tensor:
+        """scores[i, p, j, q] = T(local_i[p], other_j[q]): N×HW×N×HW."""
+        n, hw = local.shape[0], local.shape[2] * local.shape[3]
+        u, v = self.phi(_rows(local)) * self.scale, self.psi(_rows(other))  # N×HW×d each
+        return F.linear(u.reshape(n * hw, -1), v.reshape(n * hw, -1)).view(n, hw, n, hw)

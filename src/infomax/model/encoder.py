@@ -27,6 +27,7 @@ class EncoderOutput(NamedTuple):
     logvar: Tensor  # N×z, log σ² of q(z|x)
     local: Tensor  # N×channels×4×4, the local feature map C ("conv" features when flattened)
     pooled: Tensor  # N×channels, global max-pool before the heads ("fc" features)
+    middle: Tensor | None = None  # N×channels/2×8×8, the map one block before C (multi-scale MI)
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
@@ -77,9 +78,11 @@ class Encoder(nn.Module):
         # LeakyReLU is non-decreasing, so max-pooling commutes with it:
         # pool(act(y)) == act(pool(y)). Pooling first applies the activation to 4× fewer
         # values (and the global max-pool below to 16× fewer); the function is unchanged.
+        maps = []
         for block in self.down:
             x = F.max_pool2d(block(x), kernel_size=2, stride=2, ceil_mode=True)  # N×c×⌈h/2⌉×⌈w/2⌉
             x = F.leaky_relu(x, slope, inplace=True)
+            maps.append(x)
         local = x  # N×channels×4×4
         for i, block in enumerate(self.head):
             x = block(x)
@@ -88,4 +91,4 @@ class Encoder(nn.Module):
         pooled = x.amax(dim=(2, 3))  # N×channels
         if len(self.head) > 0:
             pooled = F.leaky_relu(pooled, slope)
-        return EncoderOutput(self.mu(pooled), self.logvar(pooled), local, pooled)
+        return EncoderOutput(self.mu(pooled), self.logvar(pooled), local, pooled, maps[-2])

@@ -64,3 +64,21 @@ def all_pairs(scores: Tensor) -> tuple[Tensor, Tensor]:
     t_neg = scores[off_diagonal]  # N·(N−1)×R, row i's j ≠ i in order
     t_neg = t_neg.reshape(n, *(1 for _ in rest), (n - 1) * math.prod(rest))
     return t_pos, t_neg
+
+
+def position_pairs(scores: Tensor, same_view: bool) -> tuple[Tensor, Tensor]:
+    """(t_pos, t_neg) of local–local MI from scores[i, p, j, q] = T(C_i[p], C'_j[q]): N×P×N×P.
+
+    Positives of anchor (i, p): the positions q of the same image i (q ≠ p when C' is C itself,
+    `same_view`); its negatives: every position of every other image, shared by its positives.
+      t_pos N×P×Q (Q = P − 1 or P),   t_neg N×P×1×((N−1)·P).
+    """
+    n, p = scores.shape[:2]
+    idx = torch.arange(n, device=scores.device)
+    t_pos = scores[idx, :, idx, :]  # N×P×P: [i, p, q]
+    if same_view:
+        t_pos = t_pos[:, ~torch.eye(p, dtype=torch.bool, device=scores.device)].view(n, p, p - 1)
+    off_diagonal = idx[:, None] != idx[None, :]  # N×N
+    t_neg = scores.permute(0, 2, 1, 3)[off_diagonal]  # N(N−1)×P×P: [(i, j), p, q]
+    t_neg = t_neg.view(n, n - 1, p, p).transpose(1, 2).reshape(n, p, 1, (n - 1) * p)
+    return t_pos, t_neg

@@ -7,6 +7,10 @@ reference): a global and a local mutual-information term and a KL prior term.
     kl      = KL(N(μ, σ²) ‖ N(0, I))
     loss    = α·global + β·local + γ·kl,   α = 0.5, β = 1.5, γ = 0.01
 
+Further terms of the write-up, as options: multi-scale (the local term averaged with the same
+term on the map one block before C) and local–local MI (δ·local_local: positions of the same
+image are positives, positions of other images negatives; dot critic).
+
 L is the estimator (Jensen-Shannon for the reference; InfoNCE, Donsker-Varadhan or squared
 Hellinger as options). One permutation π (a derangement by default) serves both MI terms; with
 negatives "all" every other image of the batch is a negative instead (dot critics only).
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 from infomax.model.dim import DIM
 from infomax.model.encoder import reparameterize
 from infomax.objective.estimators import ESTIMATORS
-from infomax.objective.infonce import all_pairs
+from infomax.objective.infonce import all_pairs, position_pairs
 from infomax.objective.kl import kl_to_standard_normal
 from infomax.objective.negatives import permutation
 
@@ -34,7 +38,7 @@ LOSS_WEIGHTS = {"global": 0.5, "local": 1.5, "kl": 0.01}
 
 def critic_accuracy(t_pos: Tensor, t_neg: Tensor) -> Tensor:
     """Fraction of positives the critic scores above every one of their negatives
-    (t_neg: the negatives of each positive along its last dim)."""
+    (t_neg: the negatives of each positive along its last dim, its other dims broadcasting to t_pos's)."""
     return (t_pos > t_neg.amax(-1)).float().mean()
 
 
@@ -79,15 +83,24 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
     a = z if cfg.global_pairing == "zz" else out.pooled
     views = [slice(0, len(x))] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
     pairs = [(views[0], views[0])] if x2 is None else [(views[0], views[1]), (views[1], views[0])]
-    parts: dict[str, list[Tensor]] = {"global": [], "local": [], "global_acc": [], "local_acc": []}
-    for one, other in pairs:
-        g_pos, g_neg = pair_scores(model.global_critic, a[one], z[other], perm)  # N, N×K
-        l_pos, l_neg = pair_scores(model.local_critic, z[one], out.local[other], perm)  # N×(positions), …×K
-        parts["global"].append(loss(g_pos, g_neg))
-        parts["local"].append(loss(l_pos, l_neg))
+    keys = ["global", "local"] + (["local_local"] if cfg.local_local else [])
+    parts: dict[str, list[Tensor]] = {k: [] for k in keys + [k + "_acc" for k in keys]}
+
+    def add(key: str, scored: list[tuple[Tensor, Tensor]]) -> None:
+        """One term: the mean of the estimator over the (t_pos, t_neg) pairs (scales) given."""
+        parts[key].append(sum(loss(t_pos, t_neg) for t_pos, t_neg in scored) / len(scored))
         with torch.no_grad():
-            parts["global_acc"].append(critic_accuracy(g_pos, g_neg))
-            parts["local_acc"].append(critic_accuracy(l_pos.flatten(1), l_neg.flatten(1, -2)))
+            parts[key + "_acc"].append(sum(critic_accuracy(t_pos, t_neg) for t_pos, t_neg in scored) / len(scored))
+
+    for one, other in pairs:
+        add("global", [pair_scores(model.global_critic, a[one], z[other], perm)])  # N, N×K
+        local = [pair_scores(model.local_critic, z[one], out.local[other], perm)]  # N×positions, …×K
+        if cfg.multiscale:  # the same z against the map one block earlier
+            local.append(pair_scores(model.middle_critic, z[one], out.middle[other], perm))
+        add("local", local)
+        if cfg.local_local:
+            scores = model.local_local_critic.matrix(out.local[one], out.local[other])  # N×P×N×P
+            add("local_local", [position_pairs(scores, same_view=x2 is None)])
     terms = {k: sum(v) / len(v) for k, v in parts.items()}
     terms["kl"] = kl_to_standard_normal(out.mu, out.logvar, cfg.kl_reduction)
     return terms

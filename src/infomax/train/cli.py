@@ -15,12 +15,15 @@ FLAGS = {
     "alpha": (float, "weight of the global MI term (seed 0.5)"),
     "beta": (float, "weight of the local MI term (seed 1.5)"),
     "gamma": (float, "weight of the KL prior term (seed 0.01)"),
+    "delta": (float, "weight of the local–local MI term (seed 0: off)"),
     "batch_size": (int, "images per step (seed 64; 100 for tiny-imagenet)"),
     "lr": (float, "Adam learning rate (seed 1e-3)"),
     "precision": (str, "fp32 or bf16 (autocast)"),
     "seed": (int, "random seed for weights, data order and negatives"),
     "device": (str, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"),
     "z_dim": (int, "feature size (seed 256)"),
+    "channels": (int, "encoder width: channels of the local map and the head (seed 256; earlier blocks halve it)"),
+    "head_convs": (int, "encoder depth: 3×3 convolutions after the local map (seed 2)"),
     "negatives": (str, "derangement (no image paired with itself), shuffle (the reference's), "
                        "or all (every other image of the batch; needs --critic dot)"),
     "estimator": (str, "MI estimator: jsd (the reference's), infonce, dv or hellinger"),
@@ -42,6 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms only")
+    p.add_argument("--multiscale", action="store_true", default=None,
+                   help="local MI also on the feature map one block before the last (8×8 for 32×32 input)")
     for name, (typ, help_) in FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.set_defaults(func=run)
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {name: getattr(args, name) for name in FLAGS}
     flags["deterministic"] = args.deterministic
+    flags["multiscale"] = args.multiscale
     file_values = read_config_file(args.config) if args.config else {}
     saved = Path(args.out) / "config.json"
     if args.resume:

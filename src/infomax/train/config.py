@@ -30,6 +30,8 @@ class TrainConfig:
     alpha: float = 0.5  # global MI weight
     beta: float = 1.5  # local MI weight
     gamma: float = 0.01  # KL prior weight
+    delta: float = 0.0  # local–local MI weight (0: the term is off)
+    multiscale: bool = False  # local MI also on the map one block before C
     negatives: str = "derangement"  # "derangement" (no image paired with itself) | "shuffle" | "all" (dot critic)
     estimator: str = "jsd"  # "jsd" (reference) | "infonce" | "dv" | "hellinger"
     augment: str = "none"  # "none" (reference) | "default" | "crop=pad,pad=4,flip=0.5,..." (see train/augment.py)
@@ -42,6 +44,8 @@ class TrainConfig:
     deterministic: bool = False  # torch.use_deterministic_algorithms
     # model (the image size and channels come from the data)
     z_dim: int = 256
+    channels: int = 256  # encoder width: channels of C and the head (earlier blocks halve it)
+    head_convs: int = 2  # encoder depth after C: 3×3 convolutions before the global max-pool
     global_pairing: str = "zz"  # "zz" (reference: [z, z] vs [z, z']) | "xz" (paper: T(x, z))
     critic: str = "concat"  # "concat" (reference: MLP on [a, b]) | "dot" (embed each side, dot product)
     init: str = "keras"  # "keras" (Glorot-uniform, zero bias) | "torch"
@@ -51,7 +55,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         problems = []
-        for name in ("alpha", "beta", "gamma"):
+        for name in ("alpha", "beta", "gamma", "delta"):
             if getattr(self, name) < 0:
                 problems.append(f"--{name} must be ≥ 0 (got {getattr(self, name)})")
         if self.alpha == 0 and self.beta == 0:
@@ -78,6 +82,8 @@ class TrainConfig:
             problems.append(f"estimator must be one of {', '.join(ESTIMATORS)} (got {self.estimator!r})")
         if self.views not in (1, 2):
             problems.append(f"views must be 1 or 2 (got {self.views})")
+        elif self.views == 2 and self.augment == "none":
+            problems.append("views = 2 needs augment (two identical views add nothing): set augment = default")
         try:
             parse_augment(self.augment)
         except InfomaxError as exc:

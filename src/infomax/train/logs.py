@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "global_acc", "local_acc", "images_per_s", "elapsed_s"]
+# local_local and local_local_acc stay empty unless the local–local term is on
+COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "local_local", "global_acc", "local_acc", "local_local_acc",
+           "images_per_s", "elapsed_s"]
 
 
 class RunLog:
@@ -37,7 +39,8 @@ class RunLog:
         self.file.flush()
         if self.tb is not None:
             for key in COLUMNS[2:-1]:
-                self.tb.add_scalar(f"train/{key}", row[key], row["step"])
+                if key in row:
+                    self.tb.add_scalar(f"train/{key}", row[key], row["step"])
 
     def close(self) -> Path | None:
         self.file.close()
@@ -58,7 +61,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     steps = [int(r["step"]) for r in rows]
-    keys = ["loss", "global", "local", "kl"]
+    keys = [k for k in ("loss", "global", "local", "kl", "local_local") if rows[0].get(k)]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
     for ax, key in zip(axes, keys):
         ax.plot(steps, [float(r[key]) for r in rows])

@@ -25,8 +25,7 @@ from infomax.train.checkpoint import atomic_write_text, config_difference, load_
 from infomax.train.config import TrainConfig, to_dict
 from infomax.train.logs import RunLog
 
-TERMS = ("global", "local", "kl")  # weighted by α, β, γ
-MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only
+MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the keys of `weights`)
 
 
 @dataclass
@@ -44,7 +43,9 @@ def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
     if h != w:
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
     mc = ModelConfig(
-        image_size=h, in_channels=c, z_dim=cfg.z_dim, global_pairing=cfg.global_pairing, critic=cfg.critic, init=cfg.init,
+        image_size=h, in_channels=c, z_dim=cfg.z_dim, channels=cfg.channels, head_convs=cfg.head_convs,
+        global_pairing=cfg.global_pairing, critic=cfg.critic, multiscale=cfg.multiscale,
+        local_local=cfg.delta > 0, init=cfg.init,
         bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
     )
     mc.validate()
@@ -98,8 +99,11 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.augment))
     log = RunLog(run_dir, resume_step=step if resume else None)
     weights = {"global": cfg.alpha, "local": cfg.beta, "kl": cfg.gamma}
+    if model_cfg.local_local:
+        weights["local_local"] = cfg.delta
+    terms_used, monitors = tuple(weights), MONITORS + (("local_local_acc",) if model_cfg.local_local else ())
     bar = _progress(progress, total, step)
-    logged = ("loss",) + TERMS + MONITORS
+    logged = ("loss",) + terms_used + monitors
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
     window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
     stopped_by = "max_steps" if cfg.max_steps is not None else "epochs"
@@ -114,9 +118,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             with autocast(device, cfg.precision):
                 terms = dim_terms(model, views[0], x2=views[1] if cfg.views == 2 else None, generator=gen,
                                   negatives=cfg.negatives, estimator=cfg.estimator)
-            loss = sum(weights[k] * terms[k].float() for k in TERMS)
+            loss = sum(weights[k] * terms[k].float() for k in terms_used)
             if not torch.isfinite(loss):
-                bad = [k for k in TERMS if not torch.isfinite(terms[k])]
+                bad = [k for k in terms_used if not torch.isfinite(terms[k])]
                 raise InfomaxError(
                     f"the loss became {loss.item()} at step {step + 1} (term: {', '.join(bad) or 'total'}); "
                     f"training stopped, the last good checkpoint in {run_dir / 'checkpoints'} is intact. "
@@ -128,7 +132,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             step += 1
             ran += 1
             window_steps += 1
-            sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in TERMS + MONITORS])
+            sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in terms_used + monitors])
             out_of_time = cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget * 60
             if step % cfg.log_every == 0 or step == total or out_of_time:
                 now = time.perf_counter()
@@ -137,7 +141,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                            images_per_s=window_steps * cfg.batch_size / (now - window_start))
                 log.write(row)
                 bar.set_postfix(epoch=f"{row['epoch']:.2f}", img_s=f"{row['images_per_s']:.0f}",
-                                **{k: f"{row[k]:.4f}" for k in ("loss",) + TERMS})
+                                **{k: f"{row[k]:.4f}" for k in ("loss",) + terms_used})
                 sums.zero_()
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
@@ -151,7 +155,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     finally:
         bar.close()
         log.close()
-    last = {k: float(terms[k].item()) for k in TERMS} if ran else {}
+    last = {k: float(terms[k].item()) for k in terms_used} if ran else {}
     return TrainResult(run_dir, step, step // steps_per_epoch, ran * cfg.batch_size / max(elapsed, 1e-9), last, stopped_by)
 
 
