@@ -94,7 +94,7 @@ def train_child(args) -> None:
     print(json.dumps({"images_per_s": images / seconds, "peak_mb": peak_mb}))
 
 
-def embed_speed(precision: str, n: int = 10_000) -> float:
+def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:
     import numpy as np
     import torch
 
@@ -105,9 +105,9 @@ def embed_speed(precision: str, n: int = 10_000) -> float:
     config = {"model": ModelConfig().to_dict(), "data": {"normalization": "center", "options": {}}}
     embedder = Embedder(DIM(ModelConfig()), config, torch.device("cpu"), precision)
     x = np.random.default_rng(0).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
-    embedder.embed(x[:1000])
+    embedder.embed(x[:1000], batch_size)
     t = time.perf_counter()
-    embedder.embed(x)
+    embedder.embed(x, batch_size)
     return n / (time.perf_counter() - t)
 
 
@@ -119,8 +119,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--checkpoint-every", type=int, default=100, help="a checkpoint inside the timed steps (default 100)")
     p.add_argument("--repeats", type=int, default=3, help="runs per figure; the median is printed")
+    p.add_argument("--embed-batch", type=int, help="images per embedding forward pass (default: the embedder's)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
+    p.add_argument("--precision", choices=["fp32", "bf16", "both", "none"], default="both",
+                   help="training runs to time (none: embedding only)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -136,7 +138,7 @@ def main() -> None:
     print(f"FLOPs per image: train step {step_gflop:.3f} GFLOP, encoder forward {enc_gflop:.3f} GFLOP")
     peaks = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
     print(f"matmul peak (4096²): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
-    for precision in (["fp32", "bf16"] if args.precision == "both" else [args.precision]):
+    for precision in {"both": ["fp32", "bf16"], "none": []}.get(args.precision, [args.precision]):
         cmd = [sys.executable, __file__, "--child", "--precision", precision, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
                "--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
@@ -151,8 +153,8 @@ def main() -> None:
               f"{gflops:.0f} GFLOP/s = {gflops / peaks[precision]:.0%} of the {precision} matmul peak, "
               f"peak memory {max(r['peak_mb'] for r in runs):.0f} MB")
     for precision in ("fp32", "bf16"):
-        rate = statistics.median(embed_speed(precision) for _ in range(args.repeats))
-        print(f"embed {precision}: {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "
+        rate = statistics.median(embed_speed(precision, batch_size=args.embed_batch) for _ in range(args.repeats))
+        print(f"embed {precision} (batch {args.embed_batch or 'default'}): {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "
               f"= {rate * enc_gflop / peaks[precision]:.0%} of peak")
 
 

@@ -11,8 +11,12 @@ def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypat
     out = tmp_path / "study"
     argv = ["study", "global-local", "--data", "digits,size=16", "--out", str(out), "--steps", "2"]
     assert main(argv) == 0
-    rows = {line.split(" | ")[0].lstrip("| "): line for line in (out / "table.md").read_text().splitlines()
-            if line.startswith("| ") and not line.startswith("| variant")}
+
+    def table_rows():
+        return {line.split(" | ")[0].lstrip("| "): line for line in (out / "table.md").read_text().splitlines()
+                if line.startswith("| ") and not line.startswith("| variant")}
+
+    rows = table_rows()
     assert set(rows) == set(GLOBAL_LOCAL)
     for name in GLOBAL_LOCAL:
         run = out / name / "seed0"
@@ -23,7 +27,10 @@ def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypat
         knn = json.loads((run / "embeddings" / "eval.json").read_text())["results"]["y"]["knn_weighted_k200"]
         assert f"| 2 | {100 * knn:.2f} |" in rows[name]
     assert (out / "grids.png").is_file()
-    # a second call reuses every finished run instead of training again
+    # a second call, for one variant, reuses its finished run instead of training again and
+    # still tabulates every variant finished in the folder
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/seed0/checkpoints/latest.json")}
-    assert main(argv) == 0
+    assert len(stamps) == len(GLOBAL_LOCAL)
+    assert main(argv + ["--variants", "both"]) == 0
     assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/seed0/checkpoints/latest.json")}
+    assert table_rows() == rows

@@ -20,8 +20,8 @@ FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local m
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Images per forward pass: small batches keep a CPU's activations in cache (64 runs ~35%
-    faster than 500 on a 2-core machine); accelerators want large ones."""
+    """Images per forward pass: small batches keep a CPU's activations in cache (64 runs about
+    25% faster than 500 on a 2-core machine, docs/embed.md); accelerators want large ones."""
     return 64 if device.type == "cpu" else 512
 
 

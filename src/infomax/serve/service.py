@@ -52,8 +52,7 @@ class SearchService:
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"threads must be at least 1, got {threads}")
-            index.threads = threads  # the index picks 1 thread or this many per search
-            setup = lambda: set_threads(threads)  # noqa: E731
+            setup = lambda: set_threads(threads)  # noqa: E731  (the index scans with the worker's OpenMP count)
         self.batcher = Batcher(self._run_batch, max_batch=max_batch, setup=setup)
 
     @classmethod

@@ -39,7 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float, default=5.0, help="training budget per run (default 5)")
     budget.add_argument("--steps", type=int, help="train every run for this many steps instead of --minutes")
     p.add_argument("--seeds", default="0", help="comma list of seeds (default 0)")
-    p.add_argument("--variants", help="comma list: run only these variants of the study (default: all)")
+    p.add_argument("--variants", help="comma list: run only these variants (default: all); the table "
+                                      "still lists every variant finished in --out")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
     p.set_defaults(func=run)
     return p
@@ -50,13 +51,13 @@ def run(args: argparse.Namespace) -> int:
     from infomax.study.runner import run_study
 
     title, variants = STUDIES[args.name]
+    chosen = None
     if args.variants:
         chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
         unknown = sorted(set(chosen) - set(variants))
         if unknown:
             raise InfomaxError(f"unknown variants {unknown} for study {args.name}; choose from {', '.join(variants)}")
-        variants = {name: variants[name] for name in chosen}
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     run_study(variants, data=args.data, out=Path(args.out), minutes=args.minutes, steps=args.steps, seeds=seeds,
-              precision=args.precision, title=title)
+              precision=args.precision, title=title, run=chosen)
     return 0

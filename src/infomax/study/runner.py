@@ -52,9 +52,20 @@ def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: li
     if not (run / "grid.png").is_file():
         _call(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
                "--out", str(run / "grid.png")])
-    report = json.loads((emb / "eval.json").read_text())
+    return run_result(run)
+
+
+def run_result(run: Path) -> dict:
+    """The eval results on y of one finished run folder, with its number of steps."""
+    report = json.loads((run / "embeddings" / "eval.json").read_text())
     steps = json.loads((run / "checkpoints" / "latest.json").read_text())["dir"].split("-")[1]
     return {**report["results"]["y"], "steps": int(steps)}
+
+
+def finished_seeds(out: Path, name: str) -> list[int]:
+    """Seeds of a variant whose run, evaluation and grid are all in OUT."""
+    runs = (p for p in (out / name).glob("seed*") if p.name[4:].isdigit())
+    return sorted(int(p.name[4:]) for p in runs if (p / "embeddings" / "eval.json").is_file() and (p / "grid.png").is_file())
 
 
 def summarize(values: list[float]) -> str:
@@ -97,23 +108,29 @@ def side_by_side(images: dict[str, Path], path: Path) -> Path:
 
 
 def run_study(variants: dict[str, tuple[str, list[str]]], *, data: str, out: Path, minutes: float | None,
-              steps: int | None, seeds: list[int], precision: str, title: str) -> Path:
-    """Every variant × seed; writes OUT/table.md, OUT/results.json and OUT/grids.png."""
+              steps: int | None, seeds: list[int], precision: str, title: str, run: list[str] | None = None) -> Path:
+    """Runs the variants named in `run` (default: all) × seeds, then tabulates every variant of
+    the study finished in OUT, with all of its seeds there (so a study can be run in parts):
+    writes OUT/table.md, OUT/results.json and OUT/grids.png."""
     out.mkdir(parents=True, exist_ok=True)
     budget = budget_flags(minutes, steps)
-    results = {name: [run_variant(name, flags, data=data, out=out, budget=budget, seed=s, precision=precision)
-                      for s in seeds] for name, (_, flags) in variants.items()}
+    for name in run or list(variants):
+        for s in seeds:
+            run_variant(name, variants[name][1], data=data, out=out, budget=budget, seed=s, precision=precision)
+    done = {name: finished_seeds(out, name) for name in variants}
+    results = {name: [run_result(out / name / f"seed{s}") for s in found] for name, found in done.items() if found}
     descriptions = {name: desc for name, (desc, _) in variants.items()}
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    grids = side_by_side({name: out / name / f"seed{seeds[0]}" / "grid.png" for name in variants}, out / "grids.png")
+    grids = side_by_side({name: out / name / f"seed{done[name][0]}" / "grid.png" for name in results}, out / "grids.png")
+    runs = ", ".join(f"{name} {'/'.join(map(str, done[name]))}" for name in results)
     text = "\n".join([
         f"# {title}", "",
         f"Data `{data}`; each run trained for "
-        f"{f'{steps} steps' if steps is not None else f'{minutes:g} minutes'} ({precision}), seeds {', '.join(map(str, seeds))}; "
+        f"{f'{steps} steps' if steps is not None else f'{minutes:g} minutes'} ({precision}); seeds: {runs}; "
         "scores on the μ features, gallery = train split, queries = held-out split, in % "
         "(mean ± half the range over seeds).", "",
         table(results, descriptions), "",
-        f"![nearest neighbours of the same queries for every variant]({grids.name})", "",
+        f"![nearest neighbours of the same queries for every variant (its first seed)]({grids.name})", "",
     ])
     (out / "table.md").write_text(text)
     print(text)
