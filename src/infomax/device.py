@@ -57,3 +57,27 @@ def describe_machine() -> str:
 
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu_model()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def keep_freed_memory(mb: int = 512) -> bool:
+    """Ask glibc's malloc to keep up to `mb` MB of freed memory instead of returning it to the OS.
+
+    A CPU training step frees and re-allocates the same activation buffers (a few MB each) every
+    step; by default glibc hands the top of its heap back to the kernel and maps it again on the
+    next step, a stream of page faults (several thousand per step). Raising the trim threshold
+    (M_TRIM_THRESHOLD) and pinning the mmap threshold at its maximum (M_MMAP_THRESHOLD, 32 MB on
+    64-bit) keeps the buffers mapped. It only changes when memory goes back to the OS, never what
+    is computed. Returns False where it does not apply (not Linux with glibc).
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and others
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_trim_threshold, mb << 20)) & bool(mallopt(m_mmap_threshold, 32 << 20))

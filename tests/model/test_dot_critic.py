@@ -44,3 +44,21 @@ def test_local_scores_every_position_of_every_image():
     t_pos, t_neg = critic(z, local, perm)
     torch.testing.assert_close(t_pos, want[torch.arange(4), torch.arange(4)], rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(t_neg, want[torch.arange(4), perm], rtol=1e-12, atol=1e-12)
+
+
+def test_temperature_scores_the_cosine_over_tau():
+    torch.manual_seed(2)
+    critic = DotGlobalCritic(5, 7, hidden=6, dim=4, temperature=0.2).double()
+    local_critic = DotLocalCritic(5, 7, hidden=6, dim=4, temperature=0.2).double()
+    local_critic.load_state_dict(critic.state_dict())  # same φ, ψ
+    a, b = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 7, dtype=torch.float64)
+    want = torch.empty(6, 6, dtype=torch.float64)
+    for i in range(6):
+        u = embed(critic.phi, a[i])
+        for j in range(6):
+            v = embed(critic.psi, b[j])
+            want[i, j] = (u @ v) / (u.norm() * v.norm()) / 0.2
+    torch.testing.assert_close(critic.matrix(a, b), want, rtol=1e-12, atol=1e-12)
+    assert critic.matrix(a, b).abs().max() <= 1 / 0.2 + 1e-12
+    # the local critic on a 1×1 map is the global critic
+    torch.testing.assert_close(local_critic.matrix(a, b[:, :, None, None]).squeeze(-1), want, rtol=1e-12, atol=1e-12)

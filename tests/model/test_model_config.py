@@ -79,6 +79,8 @@ def test_dict_round_trip():
         ("bn_eps", 0.0),
         ("leaky_slope", -0.2),
         ("channels", 2),
+        ("temperature", -0.1),
+        ("temperature", 0.1),  # with the concat critic
     ],
 )
 def test_validate_refuses_bad_values(field, value):

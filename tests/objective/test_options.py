@@ -111,6 +111,7 @@ def _digits(n=512):
     ("jsd", "dot", "derangement", 1, {}),
     ("infonce", "dot", "all", 1, {}),
     ("infonce", "dot", "all", 2, {}),
+    ("infonce", "dot", "all", 2, {"temperature": 0.1}),
     ("jsd", "concat", "derangement", 1, {"multiscale": True}),
     ("jsd", "concat", "derangement", 1, {"local_local": True}),
 ])
@@ -141,4 +142,6 @@ def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, 
         opt.step()
     with torch.no_grad():
         end = loss_of(probe, torch.Generator().manual_seed(1)).item()
-    assert end < start - 0.05 * abs(start), (start, end)
+    # cosine scores are bounded by 1/τ, so that loss starts near log(K + 1) and moves more slowly
+    drop = 0.03 if extra.get("temperature") else 0.05
+    assert end < start - drop * abs(start), (start, end)

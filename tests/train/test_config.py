@@ -25,6 +25,7 @@ def test_precedence_defaults_preset_file_flags():
     ({"views": 3}, "views must be 1 or 2"),
     ({"views": 2}, "views = 2 needs augment"),
     ({"augment": "crop=spiral"}, "crop"),
+    ({"lr_schedule": "step"}, "lr_schedule must be one of constant, cosine"),
 ])
 def test_invalid_settings_are_refused(values, words):
     with pytest.raises(InfomaxError, match=words):

@@ -1,4 +1,5 @@
 import csv
+import math
 import json
 
 import pytest
@@ -82,3 +83,44 @@ def test_time_budget_stops_cleanly(tmp_path, digits16):
     result = train(_cfg(max_steps=10_000, time_budget=0.002), tmp_path, digits16, progress=False)
     assert result.stopped_by == "time_budget" and 1 <= result.step < 10_000
     assert load_checkpoint(tmp_path).step == result.step
+
+
+def test_time_budget_counts_resumed_time(tmp_path, digits16):
+    first = train(_cfg(max_steps=10_000, time_budget=0.002), tmp_path, digits16, progress=False)
+    spent = load_checkpoint(tmp_path).training_state()["train_seconds"]
+    assert spent >= 0.12
+    # the budget is spent already: a resumed call runs one step, not another 0.12 s of them
+    again = train(_cfg(max_steps=10_000, time_budget=0.002), tmp_path, digits16, resume=True, progress=False)
+    assert again.stopped_by == "time_budget" and again.step == first.step + 1
+
+
+def test_cosine_schedule_sets_each_steps_lr(tmp_path, digits16):
+    train(_cfg(max_steps=8, lr=2e-3, lr_schedule="cosine"), tmp_path, digits16, progress=False)
+    with open(tmp_path / "log.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    # the row of step s (1-based) logs the lr of its update, taken at run fraction (s - 1) / 8
+    expected = [2e-3 * 0.5 * (1 + math.cos(math.pi * (s - 1) / 8)) for s in range(1, 9)]
+    assert lrs == pytest.approx(expected, rel=1e-12)
+
+
+def test_resume_follows_the_cosine_schedule(tmp_path, digits16, monkeypatch):
+    import infomax.train.loop as loop
+
+    cfg = _cfg(lr_schedule="cosine", max_steps=6, checkpoint_every=3)
+    train(cfg, tmp_path / "a", digits16, progress=False)
+    real, calls = loop.dim_terms, {"n": 0}
+
+    def killed_at_step_5(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "dim_terms", killed_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "b", digits16, progress=False)
+    monkeypatch.setattr(loop, "dim_terms", real)
+    assert load_checkpoint(tmp_path / "b").step == 3
+    train(cfg, tmp_path / "b", digits16, resume=True, progress=False)
+    wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -62,6 +62,7 @@ class ModelConfig:
     head_convs: int = 2
     critic_hidden: int = 256
     critic: str = "concat"
+    temperature: float = 0.0  # dot critics: 0 scores φ·ψ/√d; τ > 0 scores cos(φ, ψ)/τ
     global_pairing: str = "zz"
     multiscale: bool = False  # a second local critic on the map one block before C (8×8 for 4×4)
     local_local: bool = False  # a dot critic between positions of local maps (local–local MI)
@@ -112,6 +113,9 @@ class ModelConfig:
             f"channels={self.channels} is too narrow for {self.num_blocks} halving blocks",
         )
         need(self.critic in CRITICS, f"critic must be one of {CRITICS}, got '{self.critic}'")
+        need(self.temperature >= 0.0, f"temperature must be >= 0 (0: plain dot product), got {self.temperature}")
+        need(self.temperature == 0.0 or self.critic == "dot",
+             f"temperature {self.temperature} applies to the dot critic only; set critic = dot or temperature = 0")
         need(
             self.global_pairing in GLOBAL_PAIRINGS,
             f"global_pairing must be one of {GLOBAL_PAIRINGS}, got '{self.global_pairing}'",

@@ -88,5 +88,6 @@ def build_critics(cfg: ModelConfig, c_dim: int | None = None) -> tuple[nn.Module
         return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, c_dim, cfg.critic_hidden)
     if cfg.critic == "dot":
         hidden = cfg.critic_hidden
-        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden), DotLocalCritic(cfg.z_dim, c_dim, hidden, hidden)
+        tau = cfg.temperature
+        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden, tau), DotLocalCritic(cfg.z_dim, c_dim, hidden, hidden, tau)
     raise ValueError(f"unknown critic '{cfg.critic}'")  # ModelConfig.validate() names the choices

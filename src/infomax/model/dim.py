@@ -22,7 +22,7 @@ class DIM(nn.Module):
         if cfg.multiscale:  # z against the map one block before C
             self.middle_critic = build_critics(cfg, c_dim=cfg.widths[-2])[1]
         if cfg.local_local:  # positions of C against positions of C
-            self.local_local_critic = DotPositionCritic(cfg.channels, cfg.critic_hidden, cfg.critic_hidden)
+            self.local_local_critic = DotPositionCritic(cfg.channels, cfg.critic_hidden, cfg.critic_hidden, cfg.temperature)
         for critic in self.critics():
             init_weights_(critic, cfg.init)
 

@@ -21,7 +21,9 @@ BETTER = {
                 ["--estimator", "infonce", "--critic", "dot", "--negatives", "all"]),
     "augment": ("seed on augmented images (one view)", ["--augment", "default"]),
     "two-views": ("seed on two augmented views", ["--augment", "default", "--views", "2"]),
-    "recommended": ("preset recommended: all of the above", ["--preset", "recommended"]),
+    "recommended-256": ("the four changes above, the seed's encoder width (256)",
+                        ["--preset", "recommended", "--channels", "256"]),
+    "recommended": ("preset recommended: the four changes, encoder half as wide (128)", ["--preset", "recommended"]),
 }
 STUDIES = {
     "global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL),

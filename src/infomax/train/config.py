@@ -15,6 +15,7 @@ from pathlib import Path
 from infomax.errors import InfomaxError
 from infomax.objective.estimators import ESTIMATORS
 from infomax.train.augment import parse_augment
+from infomax.train.schedule import SCHEDULES
 
 
 @dataclass
@@ -26,6 +27,7 @@ class TrainConfig:
     time_budget: float | None = None  # minutes of training (start-up and data loading excluded)
     batch_size: int = 64
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant" (reference) | "cosine" (decay to 0 over the run, see train/schedule.py)
     adam_eps: float = 1e-7  # Keras' Adam epsilon
     alpha: float = 0.5  # global MI weight
     beta: float = 1.5  # local MI weight
@@ -48,6 +50,7 @@ class TrainConfig:
     head_convs: int = 2  # encoder depth after C: 3×3 convolutions before the global max-pool
     global_pairing: str = "zz"  # "zz" (reference: [z, z] vs [z, z']) | "xz" (paper: T(x, z))
     critic: str = "concat"  # "concat" (reference: MLP on [a, b]) | "dot" (embed each side, dot product)
+    temperature: float = 0.0  # dot critic: 0 scores φ·ψ/√d, τ > 0 scores cos(φ, ψ)/τ
     init: str = "keras"  # "keras" (Glorot-uniform, zero bias) | "torch"
     bn_momentum: float = 0.01  # PyTorch convention; Keras' 0.99
     bn_eps: float = 1e-3
@@ -70,6 +73,8 @@ class TrainConfig:
             problems.append(f"--time-budget must be > 0 minutes (got {self.time_budget})")
         if self.lr <= 0:
             problems.append(f"--lr must be > 0 (got {self.lr})")
+        if self.lr_schedule not in SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(SCHEDULES)} (got {self.lr_schedule!r})")
         if self.z_dim < 1:
             problems.append(f"--z-dim must be ≥ 1 (got {self.z_dim})")
         if self.precision not in ("fp32", "bf16"):
@@ -102,9 +107,11 @@ PRESETS: dict[str, dict[str, dict]] = {
         "tiny-imagenet": {"batch_size": 100, "epochs": 100},
     },
     # Better features for the same compute (docs/better.md): two augmented views scored against
-    # each other with InfoNCE over every pair of the batch, through dot-product critics.
+    # each other with InfoNCE over every pair of the batch, through dot-product critics, by an
+    # encoder half as wide (2.3× the steps in the same time).
     "recommended": {
-        "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2},
+        "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
+              "channels": 128},
         "tiny-imagenet": {"batch_size": 100, "epochs": 100},
     },
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 # local_local and local_local_acc stay empty unless the local–local term is on
 COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "local_local", "global_acc", "local_acc", "local_local_acc",
-           "images_per_s", "elapsed_s"]
+           "lr", "images_per_s", "elapsed_s"]
 
 
 class RunLog:

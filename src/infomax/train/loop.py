@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from infomax.data.dataset import Dataset
-from infomax.device import autocast, pick_device
+from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
@@ -24,6 +24,7 @@ from infomax.train.batches import BatchSource, epoch_order
 from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.train.config import TrainConfig, to_dict
 from infomax.train.logs import RunLog
+from infomax.train.schedule import lr_factor, run_fraction
 
 MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the keys of `weights`)
 
@@ -44,8 +45,8 @@ def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
     mc = ModelConfig(
         image_size=h, in_channels=c, z_dim=cfg.z_dim, channels=cfg.channels, head_convs=cfg.head_convs,
-        global_pairing=cfg.global_pairing, critic=cfg.critic, multiscale=cfg.multiscale,
-        local_local=cfg.delta > 0, init=cfg.init,
+        global_pairing=cfg.global_pairing, critic=cfg.critic, temperature=cfg.temperature,
+        multiscale=cfg.multiscale, local_local=cfg.delta > 0, init=cfg.init,
         bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
     )
     mc.validate()
@@ -77,6 +78,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
         raise InfomaxError(f"the train split has {n} images, fewer than one batch of {cfg.batch_size}; lower --batch-size")
     config = run_config(cfg, model_cfg, dataset)
     device = pick_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults from re-mapping each step's activation buffers
     torch.manual_seed(cfg.seed)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
@@ -86,9 +89,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    step = 0
+    step, trained_before = 0, 0.0  # steps and seconds of training done by earlier calls (resume)
     if resume:
-        step = _restore(run_dir, config, model, opt, gen)
+        step, trained_before = _restore(run_dir, config, model, opt, gen)
     elif (run_dir / "checkpoints" / "latest.json").is_file():
         raise InfomaxError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +109,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     logged = ("loss",) + terms_used + monitors
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
     window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
+    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
     stopped_by = "max_steps" if cfg.max_steps is not None else "epochs"
     order, order_epoch = None, -1
     model.train()
@@ -128,17 +132,21 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            trained = trained_before + time.perf_counter() - t0
+            lr = cfg.lr * lr_factor(cfg.lr_schedule, run_fraction(step, total, trained, budget_s))
+            for group in opt.param_groups:
+                group["lr"] = lr
             opt.step()
             step += 1
             ran += 1
             window_steps += 1
             sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in terms_used + monitors])
-            out_of_time = cfg.time_budget is not None and time.perf_counter() - t0 >= cfg.time_budget * 60
+            out_of_time = budget_s is not None and trained_before + time.perf_counter() - t0 >= budget_s
             if step % cfg.log_every == 0 or step == total or out_of_time:
                 now = time.perf_counter()
                 row = dict(zip(logged, (sums / window_steps).tolist()))
-                row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(now - t0, 3),
-                           images_per_s=window_steps * cfg.batch_size / (now - window_start))
+                row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(trained_before + now - t0, 3),
+                           lr=lr, images_per_s=window_steps * cfg.batch_size / (now - window_start))
                 log.write(row)
                 bar.set_postfix(epoch=f"{row['epoch']:.2f}", img_s=f"{row['images_per_s']:.0f}",
                                 **{k: f"{row[k]:.4f}" for k in ("loss",) + terms_used})
@@ -146,12 +154,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
             if step % cfg.checkpoint_every == 0 and step < total:
-                _save(run_dir, config, model, opt, gen, step, steps_per_epoch)
+                _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + time.perf_counter() - t0)
             if out_of_time:
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0
-        _save(run_dir, config, model, opt, gen, step, steps_per_epoch)
+        _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + elapsed)
     finally:
         bar.close()
         log.close()
@@ -165,8 +173,9 @@ def _progress(enabled: bool, total: int, initial: int):
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
 
 
-def _save(run_dir, config, model, opt, gen, step, steps_per_epoch) -> None:
+def _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_s: float) -> None:
     state = {
+        "train_seconds": trained_s,  # training time so far, all calls together (the time budget counts it)
         "optimizer": opt.state_dict(),
         "step": step,
         "epoch": step // steps_per_epoch,
@@ -177,7 +186,7 @@ def _save(run_dir, config, model, opt, gen, step, steps_per_epoch) -> None:
     save_checkpoint(run_dir, config=config, model=model, state=state, step=step, epoch=step // steps_per_epoch)
 
 
-def _restore(run_dir: Path, config: dict, model, opt, gen) -> int:
+def _restore(run_dir: Path, config: dict, model, opt, gen) -> tuple[int, float]:
     ckpt = load_checkpoint(run_dir)
     old = ckpt.config
     diff = config_difference(old["model"], config["model"])
@@ -191,7 +200,7 @@ def _restore(run_dir: Path, config: dict, model, opt, gen) -> int:
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"])
+    return int(state["step"]), float(state.get("train_seconds", 0.0))
 
 
 __all__ = ["train", "TrainResult", "model_config_for", "run_config"]
