@@ -74,15 +74,20 @@ def load_data(spec: str | None):
 
 def train_child(args) -> None:
     """One training run in its own process, so its peak memory is its own."""
+    import infomax.train.loop as loop
     from infomax.train.config import resolve
     from infomax.train.loop import train
 
+    if args.glibc_default:  # leave glibc returning freed memory to the kernel (for comparison)
+        loop.keep_freed_memory = lambda: False
     dataset, _ = load_data(args.data)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with tempfile.TemporaryDirectory() as run:
         cfg = resolve(dataset.kind, {}, {"precision": args.precision, "batch_size": args.batch_size,
                                          "max_steps": args.warmup + args.steps, "log_every": args.warmup,
                                          "checkpoint_every": args.checkpoint_every, "device": args.device})
         train(cfg, run, dataset, progress=False)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         import csv
 
         rows = list(csv.DictReader(open(Path(run) / "log.csv")))
@@ -91,7 +96,8 @@ def train_child(args) -> None:
     seconds = sum(args.warmup * args.batch_size / float(r["images_per_s"]) for r in timed)
     images = args.warmup * args.batch_size * len(timed)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"images_per_s": images / seconds, "peak_mb": peak_mb}))
+    steps = args.warmup + args.steps
+    print(json.dumps({"images_per_s": images / seconds, "peak_mb": peak_mb, "faults_per_step": faults / steps}))
 
 
 def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:
@@ -123,6 +129,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=["fp32", "bf16", "both", "none"], default="both",
                    help="training runs to time (none: embedding only)")
+    p.add_argument("--glibc-default", action="store_true",
+                   help="train without keep_freed_memory (glibc's default: freed memory goes back to the kernel)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -142,6 +150,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--child", "--precision", precision, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
                "--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
+        if args.glibc_default:
+            cmd.append("--glibc-default")
         if args.data:
             cmd += ["--data", args.data]
         runs = [json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
@@ -151,7 +161,8 @@ def main() -> None:
         gflops = rate * step_gflop
         print(f"train {precision}: median {rate:.0f} images/s over {args.repeats} runs (range {rates[0]:.0f}-{rates[-1]:.0f}), "
               f"{gflops:.0f} GFLOP/s = {gflops / peaks[precision]:.0%} of the {precision} matmul peak, "
-              f"peak memory {max(r['peak_mb'] for r in runs):.0f} MB")
+              f"peak memory {max(r['peak_mb'] for r in runs):.0f} MB, "
+              f"{statistics.median(r['faults_per_step'] for r in runs):.0f} minor page faults per step (start-up included)")
     for precision in ("fp32", "bf16"):
         rate = statistics.median(embed_speed(precision, batch_size=args.embed_batch) for _ in range(args.repeats))
         print(f"embed {precision} (batch {args.embed_batch or 'default'}): {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "

@@ -110,6 +110,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
     window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
     budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
+    trained = trained_before  # seconds of training in the run so far, earlier calls included
     stopped_by = "max_steps" if cfg.max_steps is not None else "epochs"
     order, order_epoch = None, -1
     model.train()
@@ -132,7 +133,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            trained = trained_before + time.perf_counter() - t0
             lr = cfg.lr * lr_factor(cfg.lr_schedule, run_fraction(step, total, trained, budget_s))
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -141,11 +141,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             ran += 1
             window_steps += 1
             sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in terms_used + monitors])
-            out_of_time = budget_s is not None and trained_before + time.perf_counter() - t0 >= budget_s
+            now = time.perf_counter()
+            trained = trained_before + now - t0
+            out_of_time = budget_s is not None and trained >= budget_s
             if step % cfg.log_every == 0 or step == total or out_of_time:
-                now = time.perf_counter()
                 row = dict(zip(logged, (sums / window_steps).tolist()))
-                row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(trained_before + now - t0, 3),
+                row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(trained, 3),
                            lr=lr, images_per_s=window_steps * cfg.batch_size / (now - window_start))
                 log.write(row)
                 bar.set_postfix(epoch=f"{row['epoch']:.2f}", img_s=f"{row['images_per_s']:.0f}",
@@ -154,7 +155,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
             if step % cfg.checkpoint_every == 0 and step < total:
-                _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + time.perf_counter() - t0)
+                _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained)
             if out_of_time:
                 stopped_by = "time_budget"
                 break
