@@ -9,6 +9,7 @@ from infomax.device import keep_freed_memory
 # Page faults per training step of the seed model (batch 32), with or without keep_freed_memory.
 CHILD = """
 import resource, sys, torch
+torch.set_num_threads(1)  # one thread, one malloc arena: the count does not depend on the load
 from infomax.device import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
