@@ -114,29 +114,36 @@ def _digits(n=512):
     ("infonce", "dot", "all", 2, {"temperature": 0.1}),
     ("jsd", "concat", "derangement", 1, {"multiscale": True}),
     ("jsd", "concat", "derangement", 1, {"local_local": True}),
+    ("jsd", "concat", "derangement", 1, {"attention": True}),
+    ("jsd", "concat", "derangement", 1, {"prior": "adversarial"}),
+    ("infonce", "dot", "all", 2, {"rescale": 13}),  # multi-scale input: views of different sizes
 ])
 def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, views, extra):
     from infomax.train.augment import Augment
 
     torch.manual_seed(0)
     images = _digits()
+    rescale = extra.pop("rescale", 0)
     model = DIM(ModelConfig(image_size=16, in_channels=1, z_dim=32, critic=critic, critic_hidden=64, **extra))
     weights = {"global": 0.5, "local": 1.5, "kl": 0.01, **({"local_local": 1.0} if extra.get("local_local") else {})}
+    if extra.get("prior") == "adversarial":
+        weights["prior"] = weights.pop("kl")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    augment = Augment(crop="pad", pad=2, jitter=0.2, grayscale=0.0)
+    augment = Augment(crop="pad", pad=2, jitter=0.2, grayscale=0.0, rescale=rescale)
     gen = torch.Generator().manual_seed(0)
 
-    def loss_of(batch, generator):
+    def loss_of(batch, generator, train=False):
         x2 = augment(batch, generator) - 0.5 if views == 2 else None
         x1 = (augment(batch, generator) if views == 2 else batch) - 0.5
         terms = dim_terms(model, x1, x2=x2, generator=generator, negatives=negatives, estimator=estimator)
-        return weighted_loss(terms, weights)
+        loss = weighted_loss(terms, weights)
+        return loss + terms["prior_critic"] if train and "prior_critic" in terms else loss
 
     probe = images[:128]
     with torch.no_grad():
         start = loss_of(probe, torch.Generator().manual_seed(1)).item()
     for _ in range(20):
-        loss = loss_of(images[torch.randint(0, len(images), (64,), generator=gen)], gen)
+        loss = loss_of(images[torch.randint(0, len(images), (64,), generator=gen)], gen, train=True)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -13,6 +13,7 @@ from infomax.train.augment import (
     random_crop,
     random_flip,
     random_grayscale,
+    random_rescale,
     random_resized_crop,
 )
 
@@ -42,6 +43,7 @@ IDENTITIES = {
     "flip": lambda x, g: random_flip(x, 0.0, g),
     "jitter": lambda x, g: color_jitter(x, 0.0, g),
     "grayscale": lambda x, g: random_grayscale(x, 0.0, g),
+    "rescale": lambda x, g: random_rescale(x, x.shape[-1], g),
     "augment": lambda x, g: Augment.none()(x, g),
 }
 
@@ -157,3 +159,33 @@ def test_parse_augment_rejects(text, key):
 def test_parse_augment_names_allowed_crops():
     with pytest.raises(InfomaxError, match="resized, pad, none"):
         parse_augment("crop=spiral")
+
+
+def test_rescale_draws_every_side_in_range_and_keeps_dtype_layout_and_range():
+    x = _batch(n=4, h=32, w=32, channels_last=True)
+    g, sides = _gen(), set()
+    for _ in range(200):
+        y = random_rescale(x, 25, g)
+        assert y.shape[:2] == x.shape[:2] and y.shape[2] == y.shape[3] and y.dtype == x.dtype
+        assert y.is_contiguous(memory_format=torch.channels_last) and y.min() >= 0 and y.max() <= 1
+        sides.add(y.shape[-1])
+    assert sides == set(range(25, 33))
+
+
+def test_rescale_keeps_a_constant_image_and_halves_a_checkerboard_to_gray():
+    flat = torch.full((2, 3, 32, 32), 0.3)
+    for _ in range(10):
+        torch.testing.assert_close(random_rescale(flat, 16, _gen(_)), torch.full_like(random_rescale(flat, 16, _gen(_)), 0.3))
+    board = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float().expand(1, 1, 32, 32)
+    g = _gen(0)
+    while (y := random_rescale(board, 16, g)).shape[-1] != 16:  # draw until the side is 16
+        pass
+    # antialiased: every output pixel averages equally many black and white pixels (away from the border)
+    torch.testing.assert_close(y[..., 2:-2, 2:-2], torch.full_like(y[..., 2:-2, 2:-2], 0.5), atol=1e-6, rtol=0)
+
+
+def test_augment_rescale_option_is_off_by_default_and_parsed():
+    assert Augment().rescale == 0 and parse_augment("rescale=25").rescale == 25
+    assert not Augment(crop="none", flip=0, jitter=0, grayscale=0, rescale=25).is_identity
+    with pytest.raises(InfomaxError, match="rescale"):
+        parse_augment("rescale=-1")

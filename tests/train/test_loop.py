@@ -17,11 +17,13 @@ def _cfg(**over):
     return resolve("digits", {}, {**base, **over})
 
 
-# the reference's objective, and two augmented views with InfoNCE over all in-batch pairs
-OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default"}]
+# the reference's objective; two augmented views with InfoNCE over all in-batch pairs; and the
+# options with state of their own (the prior's discriminator, attention, a drawn input size)
+OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default"},
+              {"prior": "adversarial", "attention": True, "augment": "crop=pad,rescale=13", "views": 2}]
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES, ids=["seed", "two-view-infonce"])
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=["seed", "two-view-infonce", "adversarial-attention-rescale"])
 def test_resume_equals_straight_run(tmp_path, digits16, objective):
     straight = train(_cfg(max_steps=8, **objective), tmp_path / "a", digits16, progress=False)
     train(_cfg(max_steps=4, **objective), tmp_path / "b", digits16, progress=False)
@@ -72,6 +74,24 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits16, monke
     ckpt = load_checkpoint(tmp_path)
     assert ckpt.step == 3
     assert all(torch.isfinite(v.float()).all() for v in ckpt.weights.values())
+
+
+def test_rescale_too_small_for_the_encoder_is_refused(tmp_path, digits16):
+    with pytest.raises(InfomaxError, match="use rescale=13 to 16"):  # 16-pixel digits pool 16 -> 8 -> 4
+        train(_cfg(augment="rescale=12"), tmp_path, digits16, progress=False)
+
+
+@pytest.mark.parametrize("prior,weighted,logged", [("kl", "kl", ()), ("none", None, ("kl",)),
+                                                   ("adversarial", "prior", ("kl", "prior_critic"))])
+def test_prior_choice_sets_the_weighted_term_and_the_log(tmp_path, digits16, prior, weighted, logged):
+    train(_cfg(prior=prior, gamma=0.1), tmp_path, digits16, progress=False)
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    for key in ("kl", "prior", "prior_critic"):
+        assert (rows[0][key] != "") == (key == weighted or key in logged), key
+    losses = {k: float(rows[-1][k]) for k in ("global", "local", "kl", "prior") if rows[-1][k]}
+    want = 0.5 * losses["global"] + 1.5 * losses["local"] + (0.1 * losses[weighted] if weighted else 0.0)
+    assert float(rows[-1]["loss"]) == pytest.approx(want, rel=1e-5)
 
 
 def test_data_smaller_than_a_batch_is_refused(tmp_path, digits16):

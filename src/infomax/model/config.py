@@ -15,6 +15,7 @@ GLOBAL_PAIRINGS = ("zz", "xz")  # what the global critic pairs with z: z itself,
 INITS = ("keras", "torch")
 KL_REDUCTIONS = ("mean", "batchmean")
 CRITICS = ("concat", "dot")  # "concat": MLP on a concatenated pair; "dot": embed each side, dot product
+PRIORS = ("kl", "adversarial", "none")  # how p(z|x) is pulled toward N(0, I): KL term, discriminator, not at all
 
 # Adam's epsilon that goes with each init scheme (the optimizer belongs to the train loop).
 # Keras 2 uses K.epsilon() = 1e-7, PyTorch 1e-8. See docs/model.md for how Keras applies it.
@@ -66,6 +67,8 @@ class ModelConfig:
     global_pairing: str = "zz"
     multiscale: bool = False  # a second local critic on the map one block before C (8×8 for 4×4)
     local_local: bool = False  # a dot critic between positions of local maps (local–local MI)
+    attention: bool = False  # a self-attention block on the map one block before C (8×8 for 4×4)
+    prior: str = "kl"  # "kl" (reference) | "adversarial" (DIM's discriminator on z) | "none"
     init: str = "keras"
     bn_momentum: float = 0.01
     bn_eps: float = 1e-3
@@ -120,6 +123,7 @@ class ModelConfig:
             self.global_pairing in GLOBAL_PAIRINGS,
             f"global_pairing must be one of {GLOBAL_PAIRINGS}, got '{self.global_pairing}'",
         )
+        need(self.prior in PRIORS, f"prior must be one of {PRIORS}, got '{self.prior}'")
         need(self.init in INITS, f"init must be one of {INITS}, got '{self.init}'")
         need(
             self.kl_reduction in KL_REDUCTIONS,

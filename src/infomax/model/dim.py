@@ -1,5 +1,5 @@
 """DIM: the Deep InfoMax model (Hjelm et al. 2019) with a VAE-style prior on z: an encoder and
-the global and local critics. The objective that ties them together is in infomax.objective."""
+the global and local critics (and, for adversarial prior matching, the prior's discriminator). The objective that ties them together is in infomax.objective."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from infomax.model.critics import build_critics
 from infomax.model.dot_critic import DotPositionCritic
 from infomax.model.encoder import Encoder, EncoderOutput
 from infomax.model.init import init_weights_
+from infomax.model.prior_critic import PriorDiscriminator
 
 
 class DIM(nn.Module):
@@ -23,11 +24,13 @@ class DIM(nn.Module):
             self.middle_critic = build_critics(cfg, c_dim=cfg.widths[-2])[1]
         if cfg.local_local:  # positions of C against positions of C
             self.local_local_critic = DotPositionCritic(cfg.channels, cfg.critic_hidden, cfg.critic_hidden, cfg.temperature)
+        if cfg.prior == "adversarial":  # tells N(0, I) draws from the encoder's z
+            self.prior_critic = PriorDiscriminator(cfg.z_dim, cfg.critic_hidden)
         for critic in self.critics():
             init_weights_(critic, cfg.init)
 
     def critics(self) -> list[nn.Module]:
-        names = ("global_critic", "local_critic", "middle_critic", "local_local_critic")
+        names = ("global_critic", "local_critic", "middle_critic", "local_local_critic", "prior_critic")
         return [getattr(self, n) for n in names if hasattr(self, n)]
 
     def forward(self, x: Tensor) -> EncoderOutput:

@@ -8,6 +8,7 @@ For a 32×32 input (channels in brackets, NCHW):
     global max-pool                                              N×256 = pooled
     μ = Linear(pooled), log σ² = Linear(pooled)                  N×256 each
 Other sizes use as many downsampling blocks as it takes to reach 4×4 (see ModelConfig).
+With `attention` a self-attention block (model/attention.py) follows the block before C.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from infomax.model.attention import SelfAttention
 from infomax.model.config import ModelConfig
 from infomax.model.init import init_weights_
 
@@ -68,6 +70,8 @@ class Encoder(nn.Module):
         self.cfg = cfg
         widths = (cfg.in_channels, *cfg.widths)
         self.down = nn.ModuleList(ConvBN(a, b, cfg) for a, b in zip(widths[:-1], widths[1:]))
+        if cfg.attention:  # on the map one block before C
+            self.attention = SelfAttention(cfg.widths[-2])
         self.head = nn.ModuleList(ConvBN(cfg.channels, cfg.channels, cfg) for _ in range(cfg.head_convs))
         self.mu = nn.Linear(cfg.channels, cfg.z_dim)
         self.logvar = nn.Linear(cfg.channels, cfg.z_dim)
@@ -79,9 +83,11 @@ class Encoder(nn.Module):
         # pool(act(y)) == act(pool(y)). Pooling first applies the activation to 4× fewer
         # values (and the global max-pool below to 16× fewer); the function is unchanged.
         maps = []
-        for block in self.down:
+        for i, block in enumerate(self.down):
             x = F.max_pool2d(block(x), kernel_size=2, stride=2, ceil_mode=True)  # N×c×⌈h/2⌉×⌈w/2⌉
             x = F.leaky_relu(x, slope, inplace=True)
+            if i == len(self.down) - 2 and self.cfg.attention:
+                x = self.attention(x)  # N×c×8×8, every position mixed with every other
             maps.append(x)
         local = x  # N×channels×4×4
         for i, block in enumerate(self.head):

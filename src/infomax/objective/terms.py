@@ -7,6 +7,9 @@ reference): a global and a local mutual-information term and a KL prior term.
     kl      = KL(N(μ, σ²) ‖ N(0, I))
     loss    = α·global + β·local + γ·kl,   α = 0.5, β = 1.5, γ = 0.01
 
+The prior term may instead be DIM's adversarial prior matching (objective/prior_matching.py:
+γ·E[softplus(−D(z))] for the encoder, and the discriminator D trained beside it) or left out.
+
 Further terms of the write-up, as options: multi-scale (the local term averaged with the same
 term on the map one block before C) and local–local MI (δ·local_local: positions of the same
 image are positives, positions of other images negatives; dot critic).
@@ -26,11 +29,12 @@ import torch
 from torch import Tensor, nn
 
 from infomax.model.dim import DIM
-from infomax.model.encoder import reparameterize
+from infomax.model.encoder import EncoderOutput, reparameterize
 from infomax.objective.estimators import ESTIMATORS
 from infomax.objective.infonce import all_pairs, position_pairs
 from infomax.objective.kl import kl_to_standard_normal
 from infomax.objective.negatives import permutation
+from infomax.objective.prior_matching import prior_matching_losses
 
 # The reference's weights α, β, γ of the three terms.
 LOSS_WEIGHTS = {"global": 0.5, "local": 1.5, "kl": 0.01}
@@ -63,22 +67,27 @@ def dim_terms(
     """The loss terms for a batch x: N×C×H×W float (N >= 2), and optionally a second view x2.
 
     Returns scalar tensors: "global", "local", "kl" (differentiable; combine them with
-    weighted_loss) and, for logging only (detached), "global_acc" and "local_acc".
+    weighted_loss) and, for logging only (detached), "global_acc" and "local_acc". With
+    adversarial prior matching also "prior" (the encoder's side, weighted by γ in place of "kl")
+    and "prior_critic" (the discriminator's loss, added unweighted: it trains D only).
     `generator` drives ε and the permutation; `negatives` is "derangement", "shuffle" or "all".
     """
     n, views = x.shape[0], 1 if x2 is None else 2
     perm = None if negatives == "all" else permutation(negatives, n, generator=generator, device=x.device)
-    eps = _standard_normal((views * n, model.cfg.z_dim), generator, x.device)
-    return dim_terms_given(model, x, eps, perm, estimator=estimator, x2=x2)
+    draws = views + (model.cfg.prior == "adversarial")  # the last N rows: draws from the prior
+    eps = _standard_normal((draws * n, model.cfg.z_dim), generator, x.device)
+    prior = eps[views * n :] if model.cfg.prior == "adversarial" else None
+    return dim_terms_given(model, x, eps[: views * n], perm, estimator=estimator, x2=x2, prior=prior)
 
 
 def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, estimator: str = "jsd",
-                    x2: Tensor | None = None) -> dict[str, Tensor]:
-    """dim_terms with its randomness given: ε (V·N×z, N(0, I), V views stacked) and the
-    permutation π (N long, or None for all in-batch negatives). Deterministic and free of
-    host syncs, so it can be compiled as one graph."""
+                    x2: Tensor | None = None, prior: Tensor | None = None) -> dict[str, Tensor]:
+    """dim_terms with its randomness given: ε (V·N×z, N(0, I), V views stacked), the
+    permutation π (N long, or None for all in-batch negatives) and, for adversarial prior
+    matching, draws from the prior (M×z). Deterministic and free of host syncs, so it can be
+    compiled as one graph."""
     cfg, loss = model.cfg, ESTIMATORS[estimator]
-    out = model.encoder(x if x2 is None else torch.cat([x, x2]))  # both views in one pass
+    out = _encode(model, x, x2)
     z = reparameterize(out.mu, out.logvar, eps)  # V·N×z
     a = z if cfg.global_pairing == "zz" else out.pooled
     views = [slice(0, len(x))] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
@@ -103,7 +112,21 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
             add("local_local", [position_pairs(scores, same_view=x2 is None)])
     terms = {k: sum(v) / len(v) for k, v in parts.items()}
     terms["kl"] = kl_to_standard_normal(out.mu, out.logvar, cfg.kl_reduction)
+    if cfg.prior == "adversarial":
+        if prior is None:
+            raise ValueError("prior = adversarial needs draws from the prior (prior=M×z)")
+        terms["prior"], terms["prior_critic"] = prior_matching_losses(model.prior_critic, z, prior)
     return terms
+
+
+def _encode(model: DIM, x: Tensor, x2: Tensor | None) -> EncoderOutput:
+    """The encoder's outputs for x, or for both views stacked (V·N rows): in one pass when the
+    views have the same size, else (multi-scale input) one pass per view."""
+    if x2 is None or x.shape == x2.shape:
+        return model.encoder(x if x2 is None else torch.cat([x, x2]))
+    one, two = model.encoder(x), model.encoder(x2)
+    middle = None  # the maps before C differ in size (multi-scale MI refuses rescaled views)
+    return EncoderOutput(*(torch.cat([a, b]) for a, b in zip(one[:4], two[:4])), middle)
 
 
 def weighted_loss(terms: dict[str, Tensor], weights: dict[str, float] = LOSS_WEIGHTS) -> Tensor:

@@ -123,6 +123,18 @@ def random_grayscale(x: torch.Tensor, p: float, generator: torch.Generator) -> t
     return torch.where(gray, _luma(x).expand_as(x), x).contiguous(memory_format=_layout(x))
 
 
+def random_rescale(x: torch.Tensor, smallest: int, generator: torch.Generator) -> torch.Tensor:
+    """Multi-scale input: resize the whole batch to a random side s, uniform in [smallest, H]
+    (bilinear, antialiased when shrinking), so the encoder sees objects at several scales.
+    Square images only; s = H returns x itself."""
+    h = x.shape[-1]
+    side = int(torch.randint(min(smallest, h), h + 1, (1,), generator=generator, device=generator.device))
+    if side == h:
+        return x
+    y = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return y.contiguous(memory_format=_layout(x))
+
+
 def _probability(v: float) -> bool:
     return 0 <= v <= 1
 
@@ -135,12 +147,14 @@ _RULES = {
     "flip": (float, _probability, "a probability in [0, 1]"),
     "jitter": (float, lambda v: 0 <= v <= 2.5, "a strength in [0, 2.5]"),
     "grayscale": (float, _probability, "a probability in [0, 1]"),
+    "rescale": (int, lambda v: v >= 0, "a side in pixels >= 0 (0: off)"),
 }
 
 
 @dataclass(frozen=True)
 class Augment:
-    """An augmentation recipe for float batches in [0, 1]: crop, then flip, then jitter, then grayscale."""
+    """An augmentation recipe for float batches in [0, 1]: crop, then flip, then jitter, then
+    grayscale, then (multi-scale input) a resize of the whole batch."""
 
     crop: str = "resized"  # "resized" (random_resized_crop), "pad" (random_crop) or "none"
     crop_scale: float = 0.3  # smallest area fraction of a resized crop
@@ -148,6 +162,7 @@ class Augment:
     flip: float = 0.5  # probability of a left-right flip
     jitter: float = 0.4  # color jitter strength
     grayscale: float = 0.2  # probability of turning an RGB image gray
+    rescale: int = 0  # smallest side of random_rescale, in pixels (0: off)
 
     def __post_init__(self):
         for f in fields(self):
@@ -165,7 +180,7 @@ class Augment:
         """True when the recipe changes nothing."""
         no_crop = (self.crop == "none" or (self.crop == "pad" and self.pad == 0)
                    or (self.crop == "resized" and self.crop_scale == 1))
-        return no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0
+        return no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0 and self.rescale == 0
 
     def text(self) -> str:
         """The recipe as parse_augment reads it."""
@@ -183,6 +198,8 @@ class Augment:
             x = color_jitter(x, self.jitter, generator)
         if self.grayscale > 0:
             x = random_grayscale(x, self.grayscale, generator)
+        if self.rescale > 0:
+            x = random_rescale(x, self.rescale, generator)
         return x
 
 

@@ -15,7 +15,8 @@ FLAGS = {
                            "minutes in all, the time already trained included)"),
     "alpha": (float, "weight of the global MI term (seed 0.5)"),
     "beta": (float, "weight of the local MI term (seed 1.5)"),
-    "gamma": (float, "weight of the KL prior term (seed 0.01)"),
+    "gamma": (float, "weight of the prior term (seed 0.01)"),
+    "prior": (str, "kl (the reference's KL to N(0, I)), adversarial (DIM's discriminator on z) or none"),
     "delta": (float, "weight of the local–local MI term (seed 0: off)"),
     "batch_size": (int, "images per step (seed 64; 100 for tiny-imagenet)"),
     "lr": (float, "Adam learning rate (seed 1e-3)"),
@@ -51,6 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms only")
     p.add_argument("--multiscale", action="store_true", default=None,
                    help="local MI also on the feature map one block before the last (8×8 for 32×32 input)")
+    p.add_argument("--attention", action="store_true", default=None,
+                   help="a self-attention block on the feature map one block before the last")
     for name, (typ, help_) in FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.set_defaults(func=run)
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {name: getattr(args, name) for name in FLAGS}
     flags["deterministic"] = args.deterministic
     flags["multiscale"] = args.multiscale
+    flags["attention"] = args.attention
     file_values = read_config_file(args.config) if args.config else {}
     saved = Path(args.out) / "config.json"
     if args.resume:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from infomax.errors import InfomaxError
+from infomax.model.config import PRIORS
 from infomax.objective.estimators import ESTIMATORS
 from infomax.train.augment import parse_augment
 from infomax.train.schedule import SCHEDULES
@@ -31,9 +32,11 @@ class TrainConfig:
     adam_eps: float = 1e-7  # Keras' Adam epsilon
     alpha: float = 0.5  # global MI weight
     beta: float = 1.5  # local MI weight
-    gamma: float = 0.01  # KL prior weight
+    gamma: float = 0.01  # prior term weight (the KL term, or the encoder's side of adversarial matching)
+    prior: str = "kl"  # "kl" (reference: KL to N(0, I)) | "adversarial" (DIM's discriminator) | "none"
     delta: float = 0.0  # local–local MI weight (0: the term is off)
     multiscale: bool = False  # local MI also on the map one block before C
+    attention: bool = False  # a self-attention block on the map one block before C
     negatives: str = "derangement"  # "derangement" (no image paired with itself) | "shuffle" | "all" (dot critic)
     estimator: str = "jsd"  # "jsd" (reference) | "infonce" | "dv" | "hellinger"
     augment: str = "none"  # "none" (reference) | "default" | "crop=pad,pad=4,flip=0.5,..." (see train/augment.py)
@@ -85,12 +88,17 @@ class TrainConfig:
             problems.append("negatives = all scores every pair of the batch and needs critic = dot")
         if self.estimator not in ESTIMATORS:
             problems.append(f"estimator must be one of {', '.join(ESTIMATORS)} (got {self.estimator!r})")
+        if self.prior not in PRIORS:
+            problems.append(f"prior must be one of {', '.join(PRIORS)} (got {self.prior!r})")
         if self.views not in (1, 2):
             problems.append(f"views must be 1 or 2 (got {self.views})")
         elif self.views == 2 and self.augment == "none":
             problems.append("views = 2 needs augment (two identical views add nothing): set augment = default")
         try:
-            parse_augment(self.augment)
+            augment = parse_augment(self.augment)
+            if augment is not None and augment.rescale and self.multiscale and self.views == 2:
+                problems.append("multiscale with rescale and two views: the views' maps before C differ in size; "
+                                "drop rescale from augment or multiscale")
         except InfomaxError as exc:
             problems.append(str(exc))
         if self.checkpoint_every < 1 or self.log_every < 1:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-# local_local and local_local_acc stay empty unless the local–local term is on
-COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "local_local", "global_acc", "local_acc", "local_local_acc",
-           "lr", "images_per_s", "elapsed_s"]
+# local_local and local_local_acc stay empty unless the local–local term is on, prior and
+# prior_critic unless the prior is matched adversarially
+COLUMNS = ["step", "epoch", "loss", "global", "local", "kl", "local_local", "prior", "prior_critic", "global_acc",
+           "local_acc", "local_local_acc", "lr", "images_per_s", "elapsed_s"]
 
 
 class RunLog:
@@ -61,7 +62,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     steps = [int(r["step"]) for r in rows]
-    keys = [k for k in ("loss", "global", "local", "kl", "local_local") if rows[0].get(k)]
+    keys = [k for k in ("loss", "global", "local", "kl", "local_local", "prior", "prior_critic") if rows[0].get(k)]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3))
     for ax, key in zip(axes, keys):
         ax.plot(steps, [float(r[key]) for r in rows])

@@ -16,7 +16,7 @@ import torch
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError
-from infomax.model.config import ModelConfig
+from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
 from infomax.objective.terms import dim_terms
 from infomax.train.augment import parse_augment
@@ -46,11 +46,26 @@ def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
     mc = ModelConfig(
         image_size=h, in_channels=c, z_dim=cfg.z_dim, channels=cfg.channels, head_convs=cfg.head_convs,
         global_pairing=cfg.global_pairing, critic=cfg.critic, temperature=cfg.temperature,
-        multiscale=cfg.multiscale, local_local=cfg.delta > 0, init=cfg.init,
+        multiscale=cfg.multiscale, local_local=cfg.delta > 0, attention=cfg.attention, prior=cfg.prior, init=cfg.init,
         bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
     )
     mc.validate()
+    augment = parse_augment(cfg.augment)
+    if augment is not None and 0 < augment.rescale < h and num_blocks_for(augment.rescale) != mc.num_blocks:
+        smallest = 3 * 2 ** mc.num_blocks + 1
+        raise InfomaxError(f"augment rescale={augment.rescale}: {h}-pixel images resized that small no longer "
+                           f"pool to the encoder's 4×4 map; use rescale={smallest} to {h}")
     return mc
+
+
+def loss_weights(cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, float]:
+    """The weighted terms of the loss: α·global + β·local (+ δ·local_local) + γ·(the prior's term)."""
+    weights = {"global": cfg.alpha, "local": cfg.beta}
+    if model_cfg.local_local:
+        weights["local_local"] = cfg.delta
+    if model_cfg.prior != "none":
+        weights["kl" if model_cfg.prior == "kl" else "prior"] = cfg.gamma
+    return weights
 
 
 def run_config(cfg: TrainConfig, model_cfg: ModelConfig, dataset: Dataset) -> dict:
@@ -101,10 +116,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
     source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.augment))
     log = RunLog(run_dir, resume_step=step if resume else None)
-    weights = {"global": cfg.alpha, "local": cfg.beta, "kl": cfg.gamma}
-    if model_cfg.local_local:
-        weights["local_local"] = cfg.delta
-    terms_used, monitors = tuple(weights), MONITORS + (("local_local_acc",) if model_cfg.local_local else ())
+    weights = loss_weights(cfg, model_cfg)
+    terms_used = tuple(weights)
+    monitors = MONITORS + (("local_local_acc",) if model_cfg.local_local else ()) + {
+        "kl": (), "none": ("kl",), "adversarial": ("kl", "prior_critic")}[model_cfg.prior]
     bar = _progress(progress, total, step)
     logged = ("loss",) + terms_used + monitors
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
@@ -132,7 +147,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                     "Try a lower --lr or --precision fp32"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            # the prior's discriminator learns from its own loss (its gradients reach nothing else)
+            (loss + terms["prior_critic"] if "prior_critic" in terms else loss).backward()
             lr = cfg.lr * lr_factor(cfg.lr_schedule, run_fraction(step, total, trained, budget_s))
             for group in opt.param_groups:
                 group["lr"] = lr
