@@ -116,7 +116,7 @@ def _digits(n=512):
     ("jsd", "concat", "derangement", 1, {"local_local": True}),
     ("jsd", "concat", "derangement", 1, {"attention": True}),
     ("jsd", "concat", "derangement", 1, {"prior": "adversarial"}),
-    ("infonce", "dot", "all", 2, {"rescale": 13}),  # multi-scale input: views of different sizes
+    ("infonce", "dot", "all", 2, {"rescale": 13}),  # multi-scale input
 ])
 def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, views, extra):
     from infomax.train.augment import Augment
@@ -133,8 +133,7 @@ def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, 
     gen = torch.Generator().manual_seed(0)
 
     def loss_of(batch, generator, train=False):
-        x2 = augment(batch, generator) - 0.5 if views == 2 else None
-        x1 = (augment(batch, generator) if views == 2 else batch) - 0.5
+        x1, x2 = (v - 0.5 for v in augment.views(batch, 2, generator)) if views == 2 else (batch - 0.5, None)
         terms = dim_terms(model, x1, x2=x2, generator=generator, negatives=negatives, estimator=estimator)
         loss = weighted_loss(terms, weights)
         return loss + terms["prior_critic"] if train and "prior_critic" in terms else loss

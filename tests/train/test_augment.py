@@ -189,3 +189,14 @@ def test_augment_rescale_option_is_off_by_default_and_parsed():
     assert not Augment(crop="none", flip=0, jitter=0, grayscale=0, rescale=25).is_identity
     with pytest.raises(InfomaxError, match="rescale"):
         parse_augment("rescale=-1")
+
+
+def test_views_share_one_drawn_side_and_differ_otherwise():
+    x, g, sides = _batch(n=4, h=32, w=32), _gen(), set()
+    for _ in range(40):
+        a, b = Augment(rescale=25).views(x, 2, g)
+        assert a.shape == b.shape and not torch.equal(a, b)
+        sides.add(a.shape[-1])
+    assert len(sides) > 4
+    one, two = Augment(rescale=0).views(x, 2, _gen(5)), [Augment()(x, g) for g in [_gen(5)] * 2]
+    assert all(torch.equal(u, v) for u, v in zip(one, two))  # without rescale: the per-view recipe in turn

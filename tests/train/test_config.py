@@ -27,7 +27,6 @@ def test_precedence_defaults_preset_file_flags():
     ({"augment": "crop=spiral"}, "crop"),
     ({"lr_schedule": "step"}, "lr_schedule must be one of constant, cosine"),
     ({"prior": "flow"}, "prior must be one of kl, adversarial, none"),
-    ({"multiscale": True, "views": 2, "augment": "rescale=25"}, "drop rescale from augment or multiscale"),
 ])
 def test_invalid_settings_are_refused(values, words):
     with pytest.raises(InfomaxError, match=words):

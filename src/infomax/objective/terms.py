@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from infomax.model.dim import DIM
-from infomax.model.encoder import EncoderOutput, reparameterize
+from infomax.model.encoder import reparameterize
 from infomax.objective.estimators import ESTIMATORS
 from infomax.objective.infonce import all_pairs, position_pairs
 from infomax.objective.kl import kl_to_standard_normal
@@ -87,7 +87,7 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
     matching, draws from the prior (M×z). Deterministic and free of host syncs, so it can be
     compiled as one graph."""
     cfg, loss = model.cfg, ESTIMATORS[estimator]
-    out = _encode(model, x, x2)
+    out = model.encoder(x if x2 is None else torch.cat([x, x2]))  # both views in one pass
     z = reparameterize(out.mu, out.logvar, eps)  # V·N×z
     a = z if cfg.global_pairing == "zz" else out.pooled
     views = [slice(0, len(x))] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
@@ -117,16 +117,6 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
             raise ValueError("prior = adversarial needs draws from the prior (prior=M×z)")
         terms["prior"], terms["prior_critic"] = prior_matching_losses(model.prior_critic, z, prior)
     return terms
-
-
-def _encode(model: DIM, x: Tensor, x2: Tensor | None) -> EncoderOutput:
-    """The encoder's outputs for x, or for both views stacked (V·N rows): in one pass when the
-    views have the same size, else (multi-scale input) one pass per view."""
-    if x2 is None or x.shape == x2.shape:
-        return model.encoder(x if x2 is None else torch.cat([x, x2]))
-    one, two = model.encoder(x), model.encoder(x2)
-    middle = None  # the maps before C differ in size (multi-scale MI refuses rescaled views)
-    return EncoderOutput(*(torch.cat([a, b]) for a, b in zip(one[:4], two[:4])), middle)
 
 
 def weighted_loss(terms: dict[str, Tensor], weights: dict[str, float] = LOSS_WEIGHTS) -> Tensor:

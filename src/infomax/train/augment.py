@@ -188,6 +188,17 @@ class Augment:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augment a float N×C×H×W batch in [0, 1]; stages that would change nothing are skipped."""
+        return self.views(x, 1, generator)[0]
+
+    def views(self, x: torch.Tensor, count: int, generator: torch.Generator) -> list[torch.Tensor]:
+        """`count` independently augmented views of the batch x. The multi-scale resize draws one
+        side per call, shared by the views, so they stack into one encoder pass."""
+        views = [self._per_image(x, generator) for _ in range(count)]
+        if self.rescale > 0:
+            views = list(random_rescale(torch.cat(views), self.rescale, generator).chunk(count))
+        return views
+
+    def _per_image(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.crop == "pad" and self.pad > 0:
             x = random_crop(x, self.pad, generator)
         elif self.crop == "resized" and self.crop_scale < 1:
@@ -198,8 +209,6 @@ class Augment:
             x = color_jitter(x, self.jitter, generator)
         if self.grayscale > 0:
             x = random_grayscale(x, self.grayscale, generator)
-        if self.rescale > 0:
-            x = random_rescale(x, self.rescale, generator)
         return x
 
 

@@ -48,4 +48,4 @@ class BatchSource:
             return [self.batch(index)] * count
         x = self.images[index.to(self.images.device)].to(self.device, non_blocking=True)
         x = x.float().div_(255).contiguous(memory_format=self.memory_format)  # B×C×H×W in [0, 1]
-        return [(self.augment(x, generator) * (255 * self.scale)).add_(self.offset) for _ in range(count)]
+        return [(v * (255 * self.scale)).add_(self.offset) for v in self.augment.views(x, count, generator)]

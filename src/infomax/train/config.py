@@ -95,10 +95,7 @@ class TrainConfig:
         elif self.views == 2 and self.augment == "none":
             problems.append("views = 2 needs augment (two identical views add nothing): set augment = default")
         try:
-            augment = parse_augment(self.augment)
-            if augment is not None and augment.rescale and self.multiscale and self.views == 2:
-                problems.append("multiscale with rescale and two views: the views' maps before C differ in size; "
-                                "drop rescale from augment or multiscale")
+            parse_augment(self.augment)
         except InfomaxError as exc:
             problems.append(str(exc))
         if self.checkpoint_every < 1 or self.log_every < 1:
