@@ -19,7 +19,8 @@ def _cfg(**over):
 
 # the reference's objective; two augmented views with InfoNCE over all in-batch pairs; and the
 # options with state of their own (the prior's discriminator, attention, a drawn input size)
-OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default"},
+OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default",
+                  "bn_recalibrate": 64},
               {"prior": "adversarial", "attention": True, "augment": "crop=pad,rescale=13", "views": 2}]
 
 

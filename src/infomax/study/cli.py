@@ -32,8 +32,10 @@ BETTER = {
     "augment": ("seed on augmented images (one view)", ["--augment", "default"]),
     "two-views": ("seed on two augmented views", ["--augment", "default", "--views", "2"]),
     "recommended-256": ("InfoNCE, dot critics, all negatives, two augmented views; the seed's width (256)",
-                        ["--preset", "recommended", "--channels", "256"]),
-    "recommended": ("preset recommended: the same four changes, encoder half as wide (128)",
+                        ["--preset", "recommended", "--channels", "256", "--bn-recalibrate", "0"]),
+    "recommended-no-recal": ("the same four changes, encoder half as wide (128)",
+                             ["--preset", "recommended", "--bn-recalibrate", "0"]),
+    "recommended": ("preset recommended: the same, BatchNorm statistics re-estimated at the end",
                     ["--preset", "recommended"]),
 }
 STUDIES = {

@@ -36,6 +36,8 @@ FLAGS = {
     "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
     "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,grayscale=0.2"),
     "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
+    "bn_recalibrate": (int, "after training, re-estimate BatchNorm's statistics on this many plain train images "
+                            "(seed 0: off; recommended 10240)"),
     "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
     "log_every": (int, "log the loss terms every N steps"),
 }

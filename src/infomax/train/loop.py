@@ -24,6 +24,7 @@ from infomax.train.batches import BatchSource, epoch_order
 from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.train.config import TrainConfig, to_dict
 from infomax.train.logs import RunLog
+from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
 
 MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the keys of `weights`)
@@ -176,6 +177,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0
+        if cfg.bn_recalibrate and ran:  # after the clock: not part of the time budget
+            index = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))[: cfg.bn_recalibrate]
+            recalibrate_batchnorm(model.encoder, source, index, precision=cfg.precision)
         _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + elapsed)
     finally:
         bar.close()
