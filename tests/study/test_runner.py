@@ -27,3 +27,15 @@ def test_side_by_side_keeps_every_grid(tmp_path):
     out = Image.open(side_by_side(paths, tmp_path / "all.png"))
     assert out.size == (30 + 16 + 40, 50 + 28)
     assert out.getpixel((5, 28 + 5)) == (255, 0, 0) and out.getpixel((30 + 16 + 5, 28 + 40)) == (0, 0, 255)
+
+
+def test_side_by_side_wraps_into_rows(tmp_path):
+    paths = {}
+    for name, colour in {"a": "red", "b": "green", "c": "blue"}.items():
+        paths[name] = tmp_path / f"{name}.png"
+        Image.new("RGB", (30, 20), colour).save(paths[name])
+    out = Image.open(side_by_side(paths, tmp_path / "all.png", columns=2))
+    assert out.size == (30 + 16 + 30, (20 + 28) * 2 + 16)
+    assert out.getpixel((5, 28 + 5)) == (255, 0, 0) and out.getpixel((46 + 5, 28 + 5)) == (0, 128, 0)
+    assert out.getpixel((5, 48 + 16 + 28 + 5)) == (0, 0, 255)  # the third grid starts the second row
+    assert out.getpixel((46 + 5, 48 + 16 + 28 + 5)) == (255, 255, 255)

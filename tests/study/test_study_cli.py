@@ -4,6 +4,7 @@ import json
 
 from infomax.cli import main
 from infomax.study.cli import GLOBAL_LOCAL
+from infomax.study.runner import run_study
 
 
 def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypatch):
@@ -34,3 +35,35 @@ def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypat
     assert main(argv + ["--variants", "both"]) == 0
     assert stamps == {p: p.stat().st_mtime_ns for p in out.glob("*/seed0/checkpoints/latest.json")}
     assert table_rows() == rows
+
+
+def test_a_diverging_variant_is_reported_and_the_study_goes_on(tmp_path, monkeypatch):
+    import infomax.train.loop as loop
+
+    monkeypatch.setenv("INFOMAX_HOME", str(tmp_path / "home"))
+    real = loop.dim_terms
+
+    def blows_up_with_hellinger(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        if kwargs["estimator"] == "hellinger":
+            terms["global"] = terms["global"] * float("inf")
+        return terms
+
+    monkeypatch.setattr(loop, "dim_terms", blows_up_with_hellinger)
+    variants = {"unstable": ("squared Hellinger", ["--estimator", "hellinger"]), "plain": ("the seed", [])}
+    out = tmp_path / "study"
+
+    def study():
+        return run_study(variants, data="digits,size=16", out=out, minutes=None, steps=2, seeds=[0],
+                         precision="fp32", title="t").read_text()
+
+    text = study()
+    failed = out / "unstable" / "seed0" / "failed.txt"
+    assert "the loss became inf at step 1 (term: global)" in failed.read_text()
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ")]
+    assert rows == ["| variant", "| plain"]
+    assert "- unstable seed 0 (squared Hellinger): the loss became inf at step 1 (term: global)" in text
+    assert not (out / "unstable" / "seed0" / "embeddings").exists()
+    # a second call keeps the recorded failure instead of training the variant again
+    stamp = failed.stat().st_mtime_ns
+    assert study() == text and failed.stat().st_mtime_ns == stamp

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from infomax.errors import InfomaxError
+from infomax.errors import InfomaxError, TrainingDiverged
 from infomax.train.checkpoint import load_checkpoint
 from infomax.train.config import resolve
 from infomax.train.loop import train
@@ -70,7 +70,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits16, monke
         return terms
 
     monkeypatch.setattr(loop, "dim_terms", poisoned)
-    with pytest.raises(InfomaxError, match="step 5 .*local"):
+    with pytest.raises(TrainingDiverged, match="step 5 .*local"):
         train(_cfg(), tmp_path, digits16, progress=False)
     ckpt = load_checkpoint(tmp_path)
     assert ckpt.step == 3

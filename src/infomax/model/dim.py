@@ -1,5 +1,6 @@
 """DIM: the Deep InfoMax model (Hjelm et al. 2019) with a VAE-style prior on z: an encoder and
-the global and local critics (and, for adversarial prior matching, the prior's discriminator). The objective that ties them together is in infomax.objective."""
+the global and local critics (and, for adversarial prior matching, the prior's discriminator).
+The objective that ties them together is in infomax.objective."""
 
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ GLOBAL_LOCAL = {
 BETTER = {
     "seed": ("the reference's objective", []),
     "infonce": ("InfoNCE instead of JSD (one negative per image)", ["--estimator", "infonce"]),
-    "dot-all": ("InfoNCE, dot critics, every other image a negative",
-                ["--estimator", "infonce", "--critic", "dot", "--negatives", "all"]),
     "dv": ("Donsker-Varadhan instead of JSD", ["--estimator", "dv"]),
     "hellinger": ("squared Hellinger instead of JSD", ["--estimator", "hellinger"]),
+    "dot-all": ("InfoNCE, dot critics, every other image a negative",
+                ["--estimator", "infonce", "--critic", "dot", "--negatives", "all"]),
     "multiscale": ("local MI on the 8×8 map too", ["--multiscale"]),
     "local-local": ("local–local MI added (δ = 1)", ["--delta", "1"]),
     "no-prior": ("no prior term", ["--prior", "none"]),

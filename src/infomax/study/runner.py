@@ -2,7 +2,9 @@
 
 Each variant is a list of `infomax train` flags; every run gets the same data, the same
 wall-clock training budget and the same seeds. A run whose checkpoint and report already
-exist is reused, so an interrupted study resumes where it stopped.
+exist is reused, so an interrupted study resumes where it stopped. A run whose loss diverges
+is a result too: its message is kept in RUN/failed.txt, listed under the table, and the
+study goes on (delete the run's folder to try it again).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import json
 import statistics
 from pathlib import Path
 
-from infomax.cli import main
-from infomax.errors import InfomaxError
+from infomax.cli import build_parser
+from infomax.errors import InfomaxError, TrainingDiverged
+from infomax.train.checkpoint import atomic_write_text
 
 # (eval.json key, column title), all on the μ features ("y")
 COLUMNS = [
@@ -26,8 +29,10 @@ COLUMNS = [
 
 
 def _call(argv: list[str]) -> None:
+    """Run one `infomax` command in this process; its InfomaxError propagates with its message."""
     print(f"$ infomax {' '.join(argv)}", flush=True)
-    if main(argv) != 0:
+    args = build_parser().parse_args(argv)
+    if args.func(args):
         raise InfomaxError(f"`infomax {' '.join(argv)}` failed; see the message above")
 
 
@@ -39,13 +44,21 @@ def budget_flags(minutes: float | None, steps: int | None) -> list[str]:
 
 
 def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: list[str], seed: int,
-                precision: str, grid_seed: int = 0) -> dict:
-    """One variant and seed: train (on the budget), embed, eval, grid. Returns its eval results for y."""
+                precision: str, grid_seed: int = 0) -> dict | None:
+    """One variant and seed: train (on the budget), embed, eval, grid. Returns its eval results
+    for y, or None when its training diverged (now or in an earlier call)."""
     run = out / name / f"seed{seed}"
     emb = run / "embeddings"
+    if (run / "failed.txt").is_file():
+        return None
     if not (run / "checkpoints" / "latest.json").is_file():
-        _call(["train", "--data", data, "--out", str(run), *budget,
-               "--seed", str(seed), "--precision", precision, "--no-progress", "--log-every", "100", *flags])
+        try:
+            _call(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
+                   "--precision", precision, "--no-progress", "--log-every", "100", *flags])
+        except TrainingDiverged as exc:
+            atomic_write_text(run / "failed.txt", f"{exc}\n")
+            print(f"{name} seed {seed}: {exc}", flush=True)
+            return None
     if not (emb / "eval.json").is_file():
         _call(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
         _call(["eval", "--embeddings", str(emb), "--features", "y"])
@@ -68,6 +81,15 @@ def finished_seeds(out: Path, name: str) -> list[int]:
     return sorted(int(p.name[4:]) for p in runs if (p / "embeddings" / "eval.json").is_file() and (p / "grid.png").is_file())
 
 
+def failures(out: Path, name: str) -> dict[int, str]:
+    """{seed: first clause of the message} for the runs of a variant that diverged."""
+    found = {}
+    for p in sorted((out / name).glob("seed*/failed.txt")):
+        if p.parent.name[4:].isdigit():
+            found[int(p.parent.name[4:])] = p.read_text().split(";")[0].strip()
+    return found
+
+
 def summarize(values: list[float]) -> str:
     """'mean ± spread' in %, spread = half the range (exact for two seeds)."""
     mean = 100 * statistics.fmean(values)
@@ -87,22 +109,27 @@ def table(results: dict[str, list[dict]], descriptions: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def side_by_side(images: dict[str, Path], path: Path) -> Path:
-    """The grids of every variant next to each other, each under its variant's name."""
+def side_by_side(images: dict[str, Path], path: Path, columns: int = 4) -> Path:
+    """The grids of every variant next to each other, each under its variant's name, in rows
+    of at most `columns` grids."""
     from PIL import Image, ImageDraw, ImageFont
 
-    pictures = {name: Image.open(p).convert("RGB") for name, p in images.items()}
+    pictures = [(name, Image.open(p).convert("RGB")) for name, p in images.items()]
+    rows = [pictures[i : i + columns] for i in range(0, len(pictures), columns)]
     gap, title = 16, 28
     font = ImageFont.load_default(size=20)
-    width = sum(im.width for im in pictures.values()) + gap * (len(pictures) - 1)
-    height = max(im.height for im in pictures.values()) + title
-    canvas = Image.new("RGB", (width, height), "white")
+    width = max(sum(im.width for _, im in row) + gap * (len(row) - 1) for row in rows)
+    heights = [max(im.height for _, im in row) + title for row in rows]
+    canvas = Image.new("RGB", (width, sum(heights) + gap * (len(rows) - 1)), "white")
     draw = ImageDraw.Draw(canvas)
-    x = 0
-    for name, im in pictures.items():
-        draw.text((x + 4, 4), name, fill="black", font=font)
-        canvas.paste(im, (x, title))
-        x += im.width + gap
+    y = 0
+    for row, height in zip(rows, heights):
+        x = 0
+        for name, im in row:
+            draw.text((x + 4, y + 4), name, fill="black", font=font)
+            canvas.paste(im, (x, y + title))
+            x += im.width + gap
+        y += height + gap
     canvas.save(path)
     return path
 
@@ -121,8 +148,12 @@ def run_study(variants: dict[str, tuple[str, list[str]]], *, data: str, out: Pat
     results = {name: [run_result(out / name / f"seed{s}") for s in found] for name, found in done.items() if found}
     descriptions = {name: desc for name, (desc, _) in variants.items()}
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    grids = side_by_side({name: out / name / f"seed{done[name][0]}" / "grid.png" for name in results}, out / "grids.png")
+    grids = out / "grids.png"
+    if results:
+        side_by_side({name: out / name / f"seed{done[name][0]}" / "grid.png" for name in results}, grids)
     runs = ", ".join(f"{name} {'/'.join(map(str, done[name]))}" for name in results)
+    failed = [f"- {name} seed {s} ({descriptions[name]}): {msg}" for name in variants
+              for s, msg in failures(out, name).items()]
     text = "\n".join([
         f"# {title}", "",
         f"Data `{data}`; each run trained for "
@@ -130,6 +161,7 @@ def run_study(variants: dict[str, tuple[str, list[str]]], *, data: str, out: Pat
         "scores on the μ features, gallery = train split, queries = held-out split, in % "
         "(mean ± half the range over seeds).", "",
         table(results, descriptions), "",
+        *(["Runs that diverged (not in the table):", "", *failed, ""] if failed else []),
         f"![nearest neighbours of the same queries for every variant (its first seed)]({grids.name})", "",
     ])
     (out / "table.md").write_text(text)

@@ -15,7 +15,7 @@ import torch
 
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
-from infomax.errors import InfomaxError
+from infomax.errors import InfomaxError, TrainingDiverged
 from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
 from infomax.objective.terms import dim_terms
@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             loss = sum(weights[k] * terms[k].float() for k in terms_used)
             if not torch.isfinite(loss):
                 bad = [k for k in terms_used if not torch.isfinite(terms[k])]
-                raise InfomaxError(
+                raise TrainingDiverged(
                     f"the loss became {loss.item()} at step {step + 1} (term: {', '.join(bad) or 'total'}); "
                     f"training stopped, the last good checkpoint in {run_dir / 'checkpoints'} is intact. "
                     "Try a lower --lr or --precision fp32"
