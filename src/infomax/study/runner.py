@@ -44,13 +44,13 @@ def budget_flags(minutes: float | None, steps: int | None) -> list[str]:
 
 
 def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: list[str], seed: int,
-                precision: str, grid_seed: int = 0) -> dict | None:
-    """One variant and seed: train (on the budget), embed, eval, grid. Returns its eval results
-    for y, or None when its training diverged (now or in an earlier call)."""
+                precision: str, grid_seed: int = 0) -> None:
+    """One variant and seed: train (on the budget), embed, eval, grid; nothing more once its
+    training has diverged (now or in an earlier call)."""
     run = out / name / f"seed{seed}"
     emb = run / "embeddings"
     if (run / "failed.txt").is_file():
-        return None
+        return
     if not (run / "checkpoints" / "latest.json").is_file():
         try:
             _call(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
@@ -58,14 +58,13 @@ def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: li
         except TrainingDiverged as exc:
             atomic_write_text(run / "failed.txt", f"{exc}\n")
             print(f"{name} seed {seed}: {exc}", flush=True)
-            return None
+            return
     if not (emb / "eval.json").is_file():
         _call(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
         _call(["eval", "--embeddings", str(emb), "--features", "y"])
     if not (run / "grid.png").is_file():
         _call(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
                "--out", str(run / "grid.png")])
-    return run_result(run)
 
 
 def run_result(run: Path) -> dict:
@@ -75,19 +74,22 @@ def run_result(run: Path) -> dict:
     return {**report["results"]["y"], "steps": int(steps)}
 
 
+def _seed_runs(out: Path, name: str) -> dict[int, Path]:
+    """{seed: run folder} of a variant, in seed order."""
+    runs = {int(p.name[4:]): p for p in (out / name).glob("seed*") if p.name[4:].isdigit()}
+    return dict(sorted(runs.items()))
+
+
 def finished_seeds(out: Path, name: str) -> list[int]:
     """Seeds of a variant whose run, evaluation and grid are all in OUT."""
-    runs = (p for p in (out / name).glob("seed*") if p.name[4:].isdigit())
-    return sorted(int(p.name[4:]) for p in runs if (p / "embeddings" / "eval.json").is_file() and (p / "grid.png").is_file())
+    return [s for s, p in _seed_runs(out, name).items()
+            if (p / "embeddings" / "eval.json").is_file() and (p / "grid.png").is_file()]
 
 
 def failures(out: Path, name: str) -> dict[int, str]:
     """{seed: first clause of the message} for the runs of a variant that diverged."""
-    found = {}
-    for p in sorted((out / name).glob("seed*/failed.txt")):
-        if p.parent.name[4:].isdigit():
-            found[int(p.parent.name[4:])] = p.read_text().split(";")[0].strip()
-    return found
+    return {s: (p / "failed.txt").read_text().split(";")[0].strip()
+            for s, p in _seed_runs(out, name).items() if (p / "failed.txt").is_file()}
 
 
 def summarize(values: list[float]) -> str:
