@@ -3,8 +3,9 @@
 Prints: the machine and command line; FLOPs per image of a training step (forward + backward
 of the full objective) and of the encoder forward (torch.utils.flop_counter), with what the
 critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s in fp32 and
-bf16; and images/s of a model step (forward + backward + Adam) at the given batch, fp32 and
-bf16 autocast, channels_last, with the fraction of matmul peak it reaches.
+bf16; one Adam step in each of torch's three implementations; and images/s of a model step
+(forward + backward + fused Adam) at the given batch, fp32 and bf16 autocast, channels_last,
+with the fraction of matmul peak it reaches.
 
     .venv/bin/python benchmarks/bench_flops.py [--batch 64] [--steps 10] [--repeats 5] [--compile]
 """
@@ -93,6 +94,26 @@ def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
     return model, step
 
 
+def adam_step_ms(cfg: ModelConfig, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds per Adam step on the model's parameters (random gradients), for torch's
+    per-tensor loop, its foreach form and the fused kernel (best of 5 rounds)."""
+    params = list(DIM(cfg).parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    out = {}
+    for name, kw in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})):
+        opt = torch.optim.Adam(params, lr=1e-3, eps=cfg.adam_eps, **kw)
+        opt.step()
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                opt.step()
+            best = min(best, (time.perf_counter() - t0) / repeats)
+        out[name] = best * 1e3
+    return out
+
+
 def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
     """images/s of each repeat (each the mean of `steps` steps), after two warm-up steps."""
     step()
@@ -138,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
     peak = {dt: matmul_gflops(dt) for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul 4096²: fp32 {peak[torch.float32]:.0f} GFLOP/s, bf16 {peak[torch.bfloat16]:.0f} GFLOP/s")
+
+    adam = adam_step_ms(cfg)
+    print("Adam step (" + f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters): "
+          + ", ".join(f"{k} {v:.2f} ms" for k, v in adam.items()))
 
     variants = [("fp32", False, False), ("bf16", True, False)]
     if args.compile:

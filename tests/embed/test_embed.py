@@ -65,3 +65,15 @@ def test_random_init_differs_from_trained(trained):
     a = Embedder.from_checkpoint(run, device="cpu").embed(x)
     b = Embedder.random_init(run, device="cpu").embed(x)
     assert not np.allclose(a, b)
+
+
+def test_split_metadata_of_labelled_and_unlabelled_splits():
+    from infomax.data.dataset import Split
+    from infomax.embed.run import split_metadata
+
+    images = np.zeros((3, 1, 8, 8), np.uint8)
+    named = split_metadata("test", Split(images, np.array([2, 0, 2]), ["a", "b", "c"]), ["cat", "dog", "eel"])
+    assert named["id"].tolist() == ["a", "b", "c"] and named["split"].tolist() == ["test"] * 3
+    assert named["label"].tolist() == [2, 0, 2] and named["label_name"].tolist() == ["eel", "cat", "eel"]
+    bare = split_metadata("train", Split(images, None, ["x", "y", "z"]), None)
+    assert bare["label"].isna().all() and str(bare["label"].dtype) == "Int64" and bare["label_name"].tolist() == [""] * 3

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(Path(args.checkpoint).resolve()), features=features,
                         batch_size=args.batch_size, progress=not args.no_progress)
     seconds = time.perf_counter() - t0
+    emb.info["seconds"] = round(seconds, 3)  # embedding only: loading the data and the checkpoint excluded
     out = save_embeddings(args.out, emb)
     print(f"embedded {len(emb)} images ({', '.join(emb.splits)}) in {seconds:.1f} s "
           f"({len(emb) / max(seconds, 1e-9):.0f} images/s) -> {out}")

@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from infomax.data.dataset import Dataset
+from infomax.data.dataset import Dataset, Split
 from infomax.embed.embedder import Embedder
 from infomax.embed.files import Embeddings
+
+
+def split_metadata(name: str, split: Split, class_names: list[str] | None) -> pd.DataFrame:
+    """The metadata rows of one split: id, split, label (nullable), label_name ("" when unknown)."""
+    n = len(split)
+    if split.labels is not None:
+        labels = pd.array(np.asarray(split.labels, dtype=np.int64), dtype="Int64")
+        label_name = [class_names[int(l)] for l in split.labels] if class_names else [""] * n
+    else:
+        labels, label_name = pd.array([pd.NA] * n, dtype="Int64"), [""] * n
+    return pd.DataFrame({"id": list(split.ids), "split": name, "label": labels, "label_name": label_name})
 
 
 def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint: str, features=("y",),
@@ -19,13 +30,7 @@ def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint
         arrays = embedder.embed_features(split.images, features, batch_size, progress)
         for f in features:
             parts[f].append(arrays[f])
-        n, names = len(split), dataset.class_names
-        if split.labels is not None:
-            labels = pd.array(np.asarray(split.labels, dtype=np.int64), dtype="Int64")
-            label_name = [names[int(l)] for l in split.labels] if names else [""] * n
-        else:
-            labels, label_name = pd.array([pd.NA] * n, dtype="Int64"), [""] * n
-        frames.append(pd.DataFrame({"id": list(split.ids), "split": name, "label": labels, "label_name": label_name}))
+        frames.append(split_metadata(name, split, dataset.class_names))
         ranges[name] = [start, start + len(split)]
         start += len(split)
     stacked = {f: np.concatenate(parts[f]) for f in features}

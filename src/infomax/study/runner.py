@@ -28,7 +28,7 @@ COLUMNS = [
 ]
 
 
-def _call(argv: list[str]) -> None:
+def run_command(argv: list[str]) -> None:
     """Run one `infomax` command in this process; its InfomaxError propagates with its message."""
     print(f"$ infomax {' '.join(argv)}", flush=True)
     args = build_parser().parse_args(argv)
@@ -53,18 +53,18 @@ def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: li
         return
     if not (run / "checkpoints" / "latest.json").is_file():
         try:
-            _call(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
-                   "--precision", precision, "--no-progress", "--log-every", "100", *flags])
+            run_command(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
+                         "--precision", precision, "--no-progress", "--log-every", "100", *flags])
         except TrainingDiverged as exc:
             atomic_write_text(run / "failed.txt", f"{exc}\n")
             print(f"{name} seed {seed}: {exc}", flush=True)
             return
     if not (emb / "eval.json").is_file():
-        _call(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
-        _call(["eval", "--embeddings", str(emb), "--features", "y"])
+        run_command(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
+        run_command(["eval", "--embeddings", str(emb), "--features", "y"])
     if not (run / "grid.png").is_file():
-        _call(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
-               "--out", str(run / "grid.png")])
+        run_command(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
+                     "--out", str(run / "grid.png")])
 
 
 def run_result(run: Path) -> dict:
