@@ -94,15 +94,15 @@ def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
     return model, step
 
 
-def adam_step_ms(cfg: ModelConfig, repeats: int = 20) -> dict[str, float]:
+def adam_step_ms(model: DIM, repeats: int = 20) -> dict[str, float]:
     """Milliseconds per Adam step on the model's parameters (random gradients), for torch's
     per-tensor loop, its foreach form and the fused kernel (best of 5 rounds)."""
-    params = list(DIM(cfg).parameters())
+    params = list(model.parameters())
     for p in params:
         p.grad = torch.randn_like(p)
     out = {}
     for name, kw in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})):
-        opt = torch.optim.Adam(params, lr=1e-3, eps=cfg.adam_eps, **kw)
+        opt = torch.optim.Adam(params, lr=1e-3, eps=model.cfg.adam_eps, **kw)
         opt.step()
         best = float("inf")
         for _ in range(5):
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     peak = {dt: matmul_gflops(dt) for dt in (torch.float32, torch.bfloat16)}
     print(f"matmul 4096²: fp32 {peak[torch.float32]:.0f} GFLOP/s, bf16 {peak[torch.bfloat16]:.0f} GFLOP/s")
 
-    adam = adam_step_ms(cfg)
-    print("Adam step (" + f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters): "
+    adam = adam_step_ms(model)
+    print(f"Adam step ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters): "
           + ", ".join(f"{k} {v:.2f} ms" for k, v in adam.items()))
 
     variants = [("fp32", False, False), ("bf16", True, False)]

@@ -31,11 +31,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.zip"
+BATCH = 64  # the reference's batch size, on both sides
 WARMUP_BATCHES = 50  # the first batches trace the graph; they are not timed
 TERMS = ("loss", "global", "local", "kl")
 
 
-def keras_worker(work: Path, epochs: int, batch_size: int, seed: int, scale: float, offset: float) -> None:
+def keras_worker(work: Path, epochs: int, seed: int, scale: float, offset: float) -> None:
     """Train the reference model on work/data.npz (uint8 N×H×W×C arrays "train", "test") and
     write work/mu.npy (train rows, then test rows) and work/stats.json."""
     import keras as keras_package
@@ -112,14 +113,14 @@ def keras_worker(work: Path, epochs: int, batch_size: int, seed: int, scale: flo
 
     model, clock = ReferenceDIM(), Clock()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    history = model.fit(x_train, epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=[clock], verbose=2)
+    history = model.fit(x_train, epochs=epochs, batch_size=BATCH, shuffle=True, callbacks=[clock], verbose=2)
     train_s = time.perf_counter() - clock.start
-    timed_images = epochs * len(x_train) - clock.warmup * batch_size
+    timed_images = epochs * len(x_train) - clock.warmup * BATCH
 
     mu_model = keras.Model(x_in, mu)
-    mu_model.predict(x_test[:1000], batch_size=batch_size, verbose=0)
+    mu_model.predict(x_test[:1000], batch_size=BATCH, verbose=0)
     t = time.perf_counter()
-    features = [mu_model.predict(x, batch_size=batch_size, verbose=0) for x in (x_train, x_test)]
+    features = [mu_model.predict(x, batch_size=BATCH, verbose=0) for x in (x_train, x_test)]
     embed_s = time.perf_counter() - t
     np.save(work / "mu.npy", np.concatenate(features).astype(np.float32))
     stats = {"implementation": f"reference: Keras {keras_package.__version__}, TensorFlow {tf.__version__}",
@@ -127,6 +128,11 @@ def keras_worker(work: Path, epochs: int, batch_size: int, seed: int, scale: flo
              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
              "epoch_means": {k: [round(v, 4) for v in history.history[k]] for k in TERMS}}
     (work / "stats.json").write_text(json.dumps(stats, indent=2))
+
+
+def eval_of(emb_dir: Path) -> dict:
+    """The `infomax eval` results on μ of an embeddings folder."""
+    return json.loads((emb_dir / "eval.json").read_text())["results"]["y"]
 
 
 def reference_run(args, dataset, out: Path) -> dict:
@@ -154,7 +160,7 @@ def reference_run(args, dataset, out: Path) -> dict:
     save_embeddings(work / "embeddings", Embeddings(np.load(work / "mu.npy"), metadata, info))
     run_command(["eval", "--embeddings", str(work / "embeddings"), "--features", "y"])
     stats = json.loads((work / "stats.json").read_text())
-    return {**stats, "eval": json.loads((work / "embeddings" / "eval.json").read_text())["results"]["y"]}
+    return {**stats, "eval": eval_of(work / "embeddings")}
 
 
 def infomax_run(args, precision: str, out: Path) -> dict:
@@ -165,7 +171,8 @@ def infomax_run(args, precision: str, out: Path) -> dict:
 
     run = out / f"infomax-{precision}"
     run_command(["train", "--data", args.data, "--out", str(run), "--preset", "seed", "--epochs", str(args.epochs),
-                 "--precision", precision, "--seed", str(args.seed), "--no-progress", "--log-every", "50"])
+                 "--batch-size", str(BATCH), "--precision", precision, "--seed", str(args.seed), "--no-progress",
+                 "--log-every", "50"])
     emb = run / "embeddings"
     run_command(["embed", "--checkpoint", str(run), "--out", str(emb), "--precision", precision, "--no-progress"])
     run_command(["eval", "--embeddings", str(emb), "--features", "y"])
@@ -173,7 +180,6 @@ def infomax_run(args, precision: str, out: Path) -> dict:
     steps = np.diff([0] + [int(r["step"]) for r in rows])  # per logged window
     rates = np.array([float(r["images_per_s"]) for r in rows])
     timed = slice(1 if len(rows) > 1 else 0, None)  # the first window holds the warm-up
-    images = steps[timed].sum() * 64
     epoch = np.array([float(r["epoch"]) for r in rows])
     means = {k: [] for k in TERMS}  # each logged window counts for the epoch it ends in
     for e in range(args.epochs):
@@ -182,9 +188,9 @@ def infomax_run(args, precision: str, out: Path) -> dict:
             means[k].append(round(float(np.average([float(r[k]) for r in rows], weights=w)), 4) if w.any() else float("nan"))
     embed = json.loads((emb / "embed.json").read_text())
     n = max(end for _, end in embed["splits"].values())
-    return {"implementation": f"infomax seed, {precision}", "train_images_per_s": images / (steps[timed] * 64 / rates[timed]).sum(),
+    return {"implementation": f"infomax seed, {precision}", "train_images_per_s": steps[timed].sum() / (steps[timed] / rates[timed]).sum(),
             "embed_images_per_s": n / embed["seconds"], "epoch_means": means,
-            "eval": json.loads((run / "embeddings" / "eval.json").read_text())["results"]["y"]}
+            "eval": eval_of(emb)}
 
 
 def main() -> None:
@@ -200,7 +206,7 @@ def main() -> None:
     p.add_argument("--offset", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        return keras_worker(Path(args.worker), args.epochs, 64, args.seed, args.scale, args.offset)
+        return keras_worker(Path(args.worker), args.epochs, args.seed, args.scale, args.offset)
     if not args.keras_python:
         p.error("--keras-python is required: a Python with tensorflow 2.15 installed")
     if args.data is None:
@@ -216,7 +222,7 @@ def main() -> None:
     if dataset.heldout_split is None or dataset.num_classes is None:
         p.error(f"{args.data} needs labels and a test or val split to be scored")
     results = [reference_run(args, dataset, out)] + [infomax_run(args, prec, out) for prec in args.infomax]
-    print(f"\n{args.epochs} epochs of {args.data}, batch 64, seed {args.seed}; weighted kNN k=200 on μ, "
+    print(f"\n{args.epochs} epochs of {args.data}, batch {BATCH}, seed {args.seed}; weighted kNN k=200 on μ, "
           f"{dataset.heldout_split} as queries, train as gallery\n")
     print("| implementation | train images/s | embed images/s | kNN w200 | kNN 1 | linear probe |")
     print("| --- | --- | --- | --- | --- | --- |")
