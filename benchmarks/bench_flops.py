@@ -3,9 +3,11 @@
 Prints: the machine and command line; FLOPs per image of a training step (forward + backward
 of the full objective) and of the encoder forward (torch.utils.flop_counter), with what the
 critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s in fp32 and
-bf16; one Adam step in each of torch's three implementations; and images/s of a model step
-(forward + backward + fused Adam) at the given batch, fp32 and bf16 autocast, channels_last,
-with the fraction of matmul peak it reaches.
+bf16; one Adam step in each of torch's three implementations; the weight gradient of each
+encoder convolution by oneDNN's own kernel and as a forward convolution (model/small_map_conv.py);
+images/s of a model step (forward + backward + fused Adam) at the given batch, fp32 and bf16
+autocast, channels_last, with the fraction of matmul peak it reaches; and the bf16 step with and
+without the swapped weight gradient, timed in alternating rounds so both see the same machine.
 
     .venv/bin/python benchmarks/bench_flops.py [--batch 64] [--steps 10] [--repeats 5] [--compile]
 """
@@ -18,6 +20,7 @@ import shlex
 import statistics
 import sys
 import time
+from unittest import mock
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -25,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from infomax.device import cpu_model
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
+from infomax.model.small_map_conv import conv3x3_weight_grad
 from infomax.objective.negatives import derangement
 from infomax.objective.terms import dim_terms_given, weighted_loss
 
@@ -114,6 +118,52 @@ def adam_step_ms(model: DIM, repeats: int = 20) -> dict[str, float]:
     return out
 
 
+def best_ms(fn, repeats: int = 20) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
+def weight_grad_ms(cfg: ModelConfig, batch: int) -> list[tuple[str, str, float, float]]:
+    """(layer, dtype, oneDNN's weight-gradient kernel ms, as a forward convolution ms) for each
+    3×3 convolution of the encoder, channels_last, best of 20."""
+    widths = (cfg.in_channels, *cfg.widths) + (cfg.channels,) * cfg.head_convs
+    size, rows = cfg.image_size, []
+    for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
+        for dtype in (torch.bfloat16, torch.float32):
+            cl = torch.channels_last
+            x = torch.randn(batch, c_in, size, size, dtype=dtype).contiguous(memory_format=cl)
+            w = torch.randn(c_out, c_in, 3, 3, dtype=dtype).contiguous(memory_format=cl)
+            g = torch.randn(batch, c_out, size, size, dtype=dtype).contiguous(memory_format=cl)
+            native = best_ms(lambda: torch.ops.aten.convolution_backward(
+                g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [False, True, False]))
+            swapped = best_ms(lambda: torch.empty_like(w).copy_(conv3x3_weight_grad(x, g)))
+            rows.append((f"{c_in}->{c_out} at {size}×{size}", str(dtype).removeprefix("torch."), native, swapped))
+        if i < len(cfg.widths):
+            size = (size + 1) // 2
+    return rows
+
+
+def alternating_ms(steps: dict, rounds: int, steps_per_round: int) -> dict[str, list[float]]:
+    """ms per step of each round of each named step function, the functions timed in
+    alternating rounds (so a machine whose speed drifts affects both alike)."""
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(2):
+        for step in steps.values():
+            step()
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(steps_per_round):
+                step()
+            times[name].append((time.perf_counter() - t0) / steps_per_round * 1e3)
+    return times
+
+
 def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
     """images/s of each repeat (each the mean of `steps` steps), after two warm-up steps."""
     step()
@@ -164,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Adam step ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters): "
           + ", ".join(f"{k} {v:.2f} ms" for k, v in adam.items()))
 
+    for layer, dtype, native, swapped in weight_grad_ms(cfg, args.batch):
+        print(f"conv weight gradient {layer:16s} {dtype:8s}: oneDNN {native:.2f} ms, "
+              f"as a forward convolution {swapped:.2f} ms")
+
     variants = [("fp32", False, False), ("bf16", True, False)]
     if args.compile:
         variants += [("fp32 compiled", False, True), ("bf16 compiled", True, True)]
@@ -181,6 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model step {name:13s} batch {args.batch}: median {med:.0f} images/s, best {best:.0f} "
               f"({best * train / 1e9:.0f} GFLOP/s, {ratio:.0%} of matmul peak; "
               f"{time.perf_counter() - t0:.0f} s incl. warm-up)")
+    _, step = make_step(cfg, args.batch, True, False)
+    plain = mock.patch("infomax.model.encoder.swapped_weight_grad_helps", return_value=False)
+
+    def step_plain():
+        with plain:
+            step()
+
+    rounds = alternating_ms({"swapped": step, "plain": step_plain}, rounds=2 * args.repeats, steps_per_round=args.steps)
+    ms = {k: statistics.median(v) for k, v in rounds.items()}
+    print(f"model step bf16 batch {args.batch}, alternating rounds: {ms['swapped']:.1f} ms with the head convolutions' "
+          f"weight gradient as a forward convolution, {ms['plain']:.1f} ms with oneDNN's "
+          f"({args.batch / ms['swapped'] * 1e3:.0f} vs {args.batch / ms['plain'] * 1e3:.0f} images/s; "
+          f"rounds {min(rounds['swapped']):.1f}-{max(rounds['swapped']):.1f} and "
+          f"{min(rounds['plain']):.1f}-{max(rounds['plain']):.1f} ms)")
     return 0
 
 

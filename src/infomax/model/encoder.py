@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from infomax.model.attention import SelfAttention
 from infomax.model.config import ModelConfig
 from infomax.model.init import init_weights_
+from infomax.model.small_map_conv import conv3x3_swapped_weight_grad, swapped_weight_grad_helps
 
 
 class EncoderOutput(NamedTuple):
@@ -51,6 +52,8 @@ class ConvBN(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.conv.bias is None and swapped_weight_grad_helps(x):
+            return self.bn(conv3x3_swapped_weight_grad(x, self.conv.weight))
         return self.bn(self.conv(x))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
