@@ -244,11 +244,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rounds = alternating_ms({"swapped": step, "plain": step_plain}, rounds=2 * args.repeats, steps_per_round=args.steps)
     ms = {k: statistics.median(v) for k, v in rounds.items()}
+    ratio = statistics.median(a / b for a, b in zip(rounds["swapped"], rounds["plain"]))
     print(f"model step bf16 batch {args.batch}, alternating rounds: {ms['swapped']:.1f} ms with the head convolutions' "
-          f"weight gradient as a forward convolution, {ms['plain']:.1f} ms with oneDNN's "
-          f"({args.batch / ms['swapped'] * 1e3:.0f} vs {args.batch / ms['plain'] * 1e3:.0f} images/s; "
+          f"weight gradient as a forward convolution, {ms['plain']:.1f} ms with oneDNN's (medians); "
+          f"{ratio:.3f} the time in the median pair of neighbouring rounds; "
           f"rounds {min(rounds['swapped']):.1f}-{max(rounds['swapped']):.1f} and "
-          f"{min(rounds['plain']):.1f}-{max(rounds['plain']):.1f} ms)")
+          f"{min(rounds['plain']):.1f}-{max(rounds['plain']):.1f} ms")
     return 0
 
 

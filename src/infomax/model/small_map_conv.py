@@ -7,9 +7,10 @@ For y = conv(x, W) (stride 1, padding 1) the weight gradient is
 which is itself a "same"-padded forward convolution once batch and channels swap places:
 the input x read as Cin images of N channels, the gradient ∂L/∂y as Cout filters of N channels
 with an H×W kernel, giving a Cin×Cout×3×3 result. On the encoder's 4×4 maps in bf16 on the CPU,
-oneDNN runs that forward convolution in about 70 % of the time of its own weight-gradient kernel
-(benchmarks/bench_flops.py prints both, per layer); on larger maps and in fp32 its own kernel is
-as fast or faster, so the encoder uses this only where it helps (`swapped_weight_grad_helps`).
+oneDNN runs that forward convolution in about three quarters of the time of its own
+weight-gradient kernel (benchmarks/bench_flops.py prints both, per layer); on larger maps and in
+fp32 its own kernel is as fast or faster, so the encoder uses this only where it helps
+(`swapped_weight_grad_helps`).
 The input gradient is the usual one. The function is exactly the convolution's; tests compare
 both gradients with torch's in float64.
 """
