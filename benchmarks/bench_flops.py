@@ -62,15 +62,20 @@ def naive_critic_flops(model: DIM, batch: int) -> int:
         return count_flops(run)
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
+def best_ms(fn, repeats: int = 20) -> float:
+    """The fastest of `repeats` timed calls of fn, after one untimed call, in ms."""
+    fn()
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        a @ b
+        fn()
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+    return best * 1e3
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / best_ms(lambda: a @ b, repeats) / 1e6
 
 
 def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
@@ -107,35 +112,17 @@ def adam_step_ms(model: DIM, repeats: int = 20) -> dict[str, float]:
     out = {}
     for name, kw in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})):
         opt = torch.optim.Adam(params, lr=1e-3, eps=model.cfg.adam_eps, **kw)
-        opt.step()
-        best = float("inf")
-        for _ in range(5):
-            t0 = time.perf_counter()
-            for _ in range(repeats):
-                opt.step()
-            best = min(best, (time.perf_counter() - t0) / repeats)
-        out[name] = best * 1e3
+        out[name] = best_ms(lambda: [opt.step() for _ in range(repeats)], 5) / repeats
     return out
-
-
-def best_ms(fn, repeats: int = 20) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
 
 
 def weight_grad_ms(cfg: ModelConfig, batch: int) -> list[tuple[str, str, float, float]]:
     """(layer, dtype, oneDNN's weight-gradient kernel ms, as a forward convolution ms) for each
     3×3 convolution of the encoder, channels_last, best of 20."""
     widths = (cfg.in_channels, *cfg.widths) + (cfg.channels,) * cfg.head_convs
-    size, rows = cfg.image_size, []
+    size, rows, cl = cfg.image_size, [], torch.channels_last
     for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
         for dtype in (torch.bfloat16, torch.float32):
-            cl = torch.channels_last
             x = torch.randn(batch, c_in, size, size, dtype=dtype).contiguous(memory_format=cl)
             w = torch.randn(c_out, c_in, 3, 3, dtype=dtype).contiguous(memory_format=cl)
             g = torch.randn(batch, c_out, size, size, dtype=dtype).contiguous(memory_format=cl)
@@ -166,15 +153,7 @@ def alternating_ms(steps: dict, rounds: int, steps_per_round: int) -> dict[str, 
 
 def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
     """images/s of each repeat (each the mean of `steps` steps), after two warm-up steps."""
-    step()
-    step()
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(batch * steps / (time.perf_counter() - t0))
-    return rates
+    return [batch / ms * 1e3 for ms in alternating_ms({"step": step}, repeats, steps)["step"]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ def test_gradients_equal_conv2d_in_float64(channels_last):
     assert gw.stride() == w.stride()  # in the weight's layout: autograd stores it without a copy
 
 
-def test_input_without_grad_gets_none():
+def test_weight_gradient_alone_when_the_input_is_frozen():
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
     (gw,) = torch.autograd.grad(conv3x3_swapped_weight_grad(x, w).sum(), [w])
