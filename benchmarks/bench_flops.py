@@ -6,8 +6,9 @@ critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s 
 bf16; one Adam step in each of torch's three implementations; the weight gradient of each
 encoder convolution by oneDNN's own kernel and as a forward convolution (model/small_map_conv.py);
 images/s of a model step (forward + backward + fused Adam) at the given batch, fp32 and bf16
-autocast, channels_last, with the fraction of matmul peak it reaches; and the bf16 step with and
-without the swapped weight gradient, timed in alternating rounds so both see the same machine.
+autocast, channels_last, with the fraction of matmul peak it reaches; the bf16 step with and
+without the swapped weight gradient, timed in alternating rounds so both see the same machine;
+and where the bf16 step's time goes, op by op.
 
     .venv/bin/python benchmarks/bench_flops.py [--batch 64] [--steps 10] [--repeats 5] [--compile]
 """
@@ -151,6 +152,40 @@ def alternating_ms(steps: dict, rounds: int, steps_per_round: int) -> dict[str, 
     return times
 
 
+OP_GROUPS = {  # aten op name -> the part of a step it belongs to
+    "convolution": "convolutions", "convolution_backward": "convolutions",
+    "mm": "matmuls", "addmm": "matmuls", "bmm": "matmuls",
+    "native_batch_norm": "BatchNorm", "native_batch_norm_backward": "BatchNorm",
+    "max_pool2d_with_indices": "max-pool", "max_pool2d_with_indices_backward": "max-pool",
+    "leaky_relu": "activations", "leaky_relu_": "activations", "leaky_relu_backward": "activations",
+    "relu": "activations", "threshold_backward": "activations",
+    "_fused_adam_": "Adam", "_to_copy": "casts and copies", "copy_": "casts and copies",
+}
+
+
+def op_ms_per_step(step, steps: int) -> dict[str, float]:
+    """ms per step spent in each part of the step (OP_GROUPS, the rest as "other ops"), timed op
+    by op at the dispatcher. CPU ops run synchronously, so each op's wall time is its own cost;
+    unlike torch.profiler this adds nothing inside the ops."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    totals: dict[str, float] = {}
+
+    class OpTimer(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            t0 = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            part = OP_GROUPS.get(func.overloadpacket.__name__, "other ops")
+            totals[part] = totals.get(part, 0.0) + time.perf_counter() - t0
+            return out
+
+    step()
+    with OpTimer():
+        for _ in range(steps):
+            step()
+    return {k: v / steps * 1e3 for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
 def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
     """images/s of each repeat (each the mean of `steps` steps), after two warm-up steps."""
     return [batch / ms * 1e3 for ms in alternating_ms({"step": step}, repeats, steps)["step"]]
@@ -229,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{ratio:.3f} the time in the median pair of neighbouring rounds; "
           f"rounds {min(rounds['swapped']):.1f}-{max(rounds['swapped']):.1f} and "
           f"{min(rounds['plain']):.1f}-{max(rounds['plain']):.1f} ms")
+    parts = op_ms_per_step(step, args.steps)
+    total = sum(parts.values())
+    print(f"model step bf16 batch {args.batch}, time in ops {total:.1f} ms per step: "
+          + ", ".join(f"{k} {v:.1f} ms ({v / total:.0%})" for k, v in parts.items()))
     return 0
 
 
