@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 test: install
-	sh scripts/install-browser.sh
+	sh scripts/apt-install.sh chromium chromium "the browser test of the search page"
+	sh scripts/apt-install.sh g++ g++ "torch.compile's kernels in bf16 CPU training"
 	$(PY) -m pytest -q
 
 demo: install

@@ -7,8 +7,10 @@ bf16; one Adam step in each of torch's three implementations; the weight gradien
 encoder convolution by oneDNN's own kernel and as a forward convolution (model/small_map_conv.py);
 images/s of a model step (forward + backward + fused Adam) at the given batch, fp32 and bf16
 autocast, channels_last, with the fraction of matmul peak it reaches; the bf16 step with and
-without the swapped weight gradient, timed in alternating rounds so both see the same machine;
-and where the bf16 step's time goes, op by op.
+without the swapped weight gradient, and with and without the compiled BatchNorm → max-pool →
+LeakyReLU kernels (model/bn_pool_act.py), timed in alternating rounds so both see the same
+machine; and where the bf16 step's time goes: each compiled kernel, and every other op timed
+at the dispatcher.
 
     .venv/bin/python benchmarks/bench_flops.py [--batch 64] [--steps 10] [--repeats 5] [--compile]
 """
@@ -27,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from infomax.device import cpu_model
+from infomax.model import bn_pool_act
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
 from infomax.model.small_map_conv import conv3x3_weight_grad
@@ -166,24 +169,60 @@ OP_GROUPS = {  # aten op name -> the part of a step it belongs to
 def op_ms_per_step(step, steps: int) -> dict[str, float]:
     """ms per step spent in each part of the step (OP_GROUPS, the rest as "other ops"), timed op
     by op at the dispatcher. CPU ops run synchronously, so each op's wall time is its own cost;
-    unlike torch.profiler this adds nothing inside the ops."""
-    from torch.utils._python_dispatch import TorchDispatchMode
+    unlike torch.profiler this adds nothing inside the ops. The compiled kernels of
+    model/bn_pool_act.py (which torch.compile does not run under a dispatch mode) run with the
+    timer set aside and are timed per call."""
+    from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
     totals: dict[str, float] = {}
+    compiled_part = "BatchNorm, max-pool, activation (compiled)"
+    compile_ = bn_pool_act._compiled
+
+    def add(part: str, t0: float) -> None:
+        totals[part] = totals.get(part, 0.0) + time.perf_counter() - t0
+
+    def timed(fn):
+        compiled = compile_(fn)
+
+        def call(*args):
+            with _disable_current_modes():
+                t0 = time.perf_counter()
+                out = compiled(*args)
+                add(compiled_part, t0)
+            return out
+
+        return call
+
+    def applies(y, bn):
+        with _disable_current_modes():
+            return bn_pool_act.bn_pool_act_applies(y, bn)
 
     class OpTimer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             t0 = time.perf_counter()
             out = func(*args, **(kwargs or {}))
-            part = OP_GROUPS.get(func.overloadpacket.__name__, "other ops")
-            totals[part] = totals.get(part, 0.0) + time.perf_counter() - t0
+            add(OP_GROUPS.get(func.overloadpacket.__name__, "other ops"), t0)
             return out
 
-    step()
-    with OpTimer():
-        for _ in range(steps):
-            step()
+    with mock.patch.object(bn_pool_act, "_compiled", timed), \
+            mock.patch("infomax.model.encoder.bn_pool_act_applies", applies):
+        step()
+        with OpTimer():
+            totals.clear()
+            for _ in range(steps):
+                step()
     return {k: v / steps * 1e3 for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+def compare_rounds(label: str, steps: dict, rounds: int, steps_per_round: int) -> str:
+    """One line comparing two step functions timed in alternating rounds: each one's median ms,
+    the median ratio of neighbouring rounds (first / second) and the range of the rounds."""
+    times = alternating_ms(steps, rounds, steps_per_round)
+    (a, ta), (b, tb) = times.items()
+    ratio = statistics.median(x / y for x, y in zip(ta, tb))
+    return (f"{label}, alternating rounds: {statistics.median(ta):.1f} ms {a}, {statistics.median(tb):.1f} ms {b} "
+            f"(medians); {ratio:.3f} the time in the median pair of neighbouring rounds; "
+            f"rounds {min(ta):.1f}-{max(ta):.1f} and {min(tb):.1f}-{max(tb):.1f} ms")
 
 
 def time_steps(step, steps: int, repeats: int, batch: int) -> list[float]:
@@ -250,20 +289,20 @@ def main(argv: list[str] | None = None) -> int:
               f"({best * train / 1e9:.0f} GFLOP/s, {ratio:.0%} of matmul peak; "
               f"{time.perf_counter() - t0:.0f} s incl. warm-up)")
     _, step = make_step(cfg, args.batch, True, False)
-    plain = mock.patch("infomax.model.encoder.swapped_weight_grad_helps", return_value=False)
+    label = f"model step bf16 batch {args.batch}"
 
-    def step_plain():
-        with plain:
-            step()
+    def without(patch):
+        def run():
+            with patch:
+                step()
+        return run
 
-    rounds = alternating_ms({"swapped": step, "plain": step_plain}, rounds=2 * args.repeats, steps_per_round=args.steps)
-    ms = {k: statistics.median(v) for k, v in rounds.items()}
-    ratio = statistics.median(a / b for a, b in zip(rounds["swapped"], rounds["plain"]))
-    print(f"model step bf16 batch {args.batch}, alternating rounds: {ms['swapped']:.1f} ms with the head convolutions' "
-          f"weight gradient as a forward convolution, {ms['plain']:.1f} ms with oneDNN's (medians); "
-          f"{ratio:.3f} the time in the median pair of neighbouring rounds; "
-          f"rounds {min(rounds['swapped']):.1f}-{max(rounds['swapped']):.1f} and "
-          f"{min(rounds['plain']):.1f}-{max(rounds['plain']):.1f} ms")
+    oneDNN = without(mock.patch("infomax.model.encoder.swapped_weight_grad_helps", return_value=False))
+    print(compare_rounds(label, {"with the head convolutions' weight gradient as a forward convolution": step,
+                                 "with oneDNN's": oneDNN}, 2 * args.repeats, args.steps))
+    eager = without(mock.patch.dict(os.environ, {"INFOMAX_COMPILE": "0"}))
+    print(compare_rounds(label, {"with the compiled BatchNorm → max-pool → LeakyReLU kernels": step,
+                                 "with the eager ops": eager}, 2 * args.repeats, args.steps))
     parts = op_ms_per_step(step, args.steps)
     total = sum(parts.values())
     print(f"model step bf16 batch {args.batch}, time in ops {total:.1f} ms per step: "

@@ -6,6 +6,11 @@ training runs, the machine, and the command.
 
     .venv/bin/python benchmarks/bench_train.py                     # CIFAR-10 when ../shared is there
     .venv/bin/python benchmarks/bench_train.py --data cifar10:PATH --steps 200
+    .venv/bin/python benchmarks/bench_train.py --precision bf16 --compare-compile --steps 400
+
+--compare-compile times one run's steps in alternating blocks with and without the compiled
+BatchNorm → max-pool → LeakyReLU kernels (model/bn_pool_act.py): the machine's speed drifts
+from run to run by more than the difference, and blocks of one run see the same machine.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10-jpg.zip"
@@ -100,6 +106,43 @@ def train_child(args) -> None:
     print(json.dumps({"images_per_s": images / seconds, "peak_mb": peak_mb, "faults_per_step": faults / steps}))
 
 
+def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
+    """ms per step of alternating blocks of `block` steps within one training run (whole loop),
+    with the compiled BatchNorm → max-pool → LeakyReLU kernels and with the eager ops
+    (INFOMAX_COMPILE, which the model reads at every call), after the warm-up steps. In fp32
+    the kernels run here although training leaves them off there (KERNEL_DTYPES), to show why."""
+    import torch
+
+    import infomax.train.loop as loop
+    from infomax.model import bn_pool_act
+    from infomax.train.config import resolve
+
+    dataset, _ = load_data(args.data)
+    times: dict[str, list[float]] = {"1": [], "0": []}
+    state = {"step": 0, "t0": None}
+    dim_terms = loop.dim_terms
+
+    def switching_terms(*a, **kw):
+        step = state["step"]
+        state["step"] += 1
+        if step % block == 0:
+            now = time.perf_counter()
+            if state["t0"] is not None and step - block >= args.warmup:
+                times[os.environ["INFOMAX_COMPILE"]].append((now - state["t0"]) / block * 1e3)
+            os.environ["INFOMAX_COMPILE"] = "1" if (step // block) % 2 else "0"
+            state["t0"] = now
+        return dim_terms(*a, **kw)
+
+    dtypes = (torch.bfloat16, torch.float32)  # in fp32 too, to compare (training keeps fp32 eager)
+    with mock.patch.object(loop, "dim_terms", switching_terms), mock.patch.dict(os.environ), \
+            mock.patch.object(bn_pool_act, "KERNEL_DTYPES", dtypes), tempfile.TemporaryDirectory() as run:
+        cfg = resolve(dataset.kind, {}, {"precision": args.precision, "batch_size": args.batch_size,
+                                         "max_steps": args.warmup + args.steps + block, "log_every": args.warmup,
+                                         "checkpoint_every": args.checkpoint_every, "device": args.device})
+        loop.train(cfg, run, dataset, progress=False)
+    return times["1"], times["0"]
+
+
 def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:
     import numpy as np
     import torch
@@ -131,12 +174,29 @@ def main() -> None:
                    help="training runs to time (none: embedding only)")
     p.add_argument("--glibc-default", action="store_true",
                    help="train without keep_freed_memory (glibc's default: freed memory goes back to the kernel)")
+    p.add_argument("--compare-compile", action="store_true",
+                   help="one --precision run (fp32 or bf16) in this process, alternating blocks of 10 steps with and "
+                        "without the compiled BatchNorm → max-pool → LeakyReLU kernels; prints both and exits")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return train_child(args)
-
     from infomax.device import describe_machine
+
+    if args.compare_compile:
+        if args.precision not in ("fp32", "bf16"):
+            p.error("--compare-compile needs --precision fp32 or bf16")
+        compiled, eager = compile_rounds(args)
+        ratio = statistics.median(c / e for c, e in zip(compiled, eager))
+        ms = statistics.median(compiled), statistics.median(eager)
+        print(f"machine: {describe_machine()}")
+        print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv)}")
+        print(f"train {args.precision}, alternating blocks of 10 steps: {ms[0]:.1f} ms per step with the compiled "
+              f"kernels, {ms[1]:.1f} ms with the eager ops (medians over {len(compiled)} and {len(eager)} blocks, "
+              f"{args.batch_size * 1e3 / ms[0]:.0f} and {args.batch_size * 1e3 / ms[1]:.0f} images/s); "
+              f"{ratio:.3f} the time in the median pair of neighbouring blocks"
+              + ("; fp32 training itself keeps the eager ops" if args.precision == "fp32" else ""))
+        return None
 
     print(f"machine: {describe_machine()}")
     print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv)}")

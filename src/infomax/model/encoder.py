@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.model.attention import SelfAttention
+from infomax.model.bn_pool_act import bn_pool_act, bn_pool_act_applies
 from infomax.model.config import ModelConfig
 from infomax.model.init import init_weights_
 from infomax.model.small_map_conv import conv3x3_swapped_weight_grad, swapped_weight_grad_helps
@@ -51,10 +52,25 @@ class ConvBN(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def convolve(self, x: Tensor) -> Tensor:
         if swapped_weight_grad_helps(x):  # same function, faster weight gradient on small maps
-            return self.bn(conv3x3_swapped_weight_grad(x, self.conv.weight))
-        return self.bn(self.conv(x))
+            return conv3x3_swapped_weight_grad(x, self.conv.weight)
+        return self.conv(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.convolve(x))
+
+    def downsample(self, x: Tensor, slope: float) -> Tensor:
+        """LeakyReLU(max_pool_2×2(self(x))), N×c×⌈h/2⌉×⌈w/2⌉.
+
+        LeakyReLU is non-decreasing, so max-pooling commutes with it: pool(act(y)) ==
+        act(pool(y)), and pooling first applies the activation to 4× fewer values. In a bf16
+        training step on the CPU, BatchNorm, pool and activation run as compiled kernels
+        (model/bn_pool_act.py)."""
+        y = self.convolve(x)
+        if bn_pool_act_applies(y, self.bn):
+            return bn_pool_act(y, self.bn, slope)
+        return F.leaky_relu(F.max_pool2d(self.bn(y), kernel_size=2, stride=2, ceil_mode=True), slope, inplace=True)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Weights saved with a conv bias b load exactly: BN(conv + b) = BN(conv) with the
@@ -82,13 +98,9 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor) -> EncoderOutput:
         slope = self.cfg.leaky_slope
-        # LeakyReLU is non-decreasing, so max-pooling commutes with it:
-        # pool(act(y)) == act(pool(y)). Pooling first applies the activation to 4× fewer
-        # values (and the global max-pool below to 16× fewer); the function is unchanged.
         maps = []
         for i, block in enumerate(self.down):
-            x = F.max_pool2d(block(x), kernel_size=2, stride=2, ceil_mode=True)  # N×c×⌈h/2⌉×⌈w/2⌉
-            x = F.leaky_relu(x, slope, inplace=True)
+            x = block.downsample(x, slope)  # N×c×⌈h/2⌉×⌈w/2⌉
             if i == len(self.down) - 2 and self.cfg.attention:
                 x = self.attention(x)  # N×c×8×8, every position mixed with every other
             maps.append(x)
@@ -97,7 +109,7 @@ class Encoder(nn.Module):
             x = block(x)
             if i < len(self.head) - 1:
                 x = F.leaky_relu(x, slope, inplace=True)
-        pooled = x.amax(dim=(2, 3))  # N×channels
+        pooled = x.amax(dim=(2, 3))  # N×channels; the activation after the max (see ConvBN.downsample)
         if len(self.head) > 0:
             pooled = F.leaky_relu(pooled, slope)
         return EncoderOutput(self.mu(pooled), self.logvar(pooled), local, pooled, maps[-2])
