@@ -90,7 +90,9 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
     out = model.encoder(x if x2 is None else torch.cat([x, x2]))  # both views in one pass
     z = reparameterize(out.mu, out.logvar, eps)  # V·N×z
     a = z if cfg.global_pairing == "zz" else out.pooled
-    views = [slice(0, len(x))] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
+    # the rows of each view; one view is the whole batch, taken as is (a full slice would cost
+    # its backward a zero-filled copy of the gradient)
+    views = [slice(None)] if x2 is None else [slice(0, len(x)), slice(len(x), 2 * len(x))]
     pairs = [(views[0], views[0])] if x2 is None else [(views[0], views[1]), (views[1], views[0])]
     keys = ["global", "local"] + (["local_local"] if cfg.local_local else [])
     parts: dict[str, list[Tensor]] = {k: [] for k in keys + [k + "_acc" for k in keys]}
@@ -101,14 +103,17 @@ def dim_terms_given(model: DIM, x: Tensor, eps: Tensor, perm: Tensor | None, *, 
         with torch.no_grad():
             parts[key + "_acc"].append(sum(critic_accuracy(t_pos, t_neg) for t_pos, t_neg in scored) / len(scored))
 
+    def rows(t: Tensor, view: slice) -> Tensor:
+        return t if view == slice(None) else t[view]
+
     for one, other in pairs:
-        add("global", [pair_scores(model.global_critic, a[one], z[other], perm)])  # N, N×K
-        local = [pair_scores(model.local_critic, z[one], out.local[other], perm)]  # N×positions, …×K
+        add("global", [pair_scores(model.global_critic, rows(a, one), rows(z, other), perm)])  # N, N×K
+        local = [pair_scores(model.local_critic, rows(z, one), rows(out.local, other), perm)]  # N×positions, …×K
         if cfg.multiscale:  # the same z against the map one block earlier
-            local.append(pair_scores(model.middle_critic, z[one], out.middle[other], perm))
+            local.append(pair_scores(model.middle_critic, rows(z, one), rows(out.middle, other), perm))
         add("local", local)
         if cfg.local_local:
-            scores = model.local_local_critic.matrix(out.local[one], out.local[other])  # N×P×N×P
+            scores = model.local_local_critic.matrix(rows(out.local, one), rows(out.local, other))  # N×P×N×P
             add("local_local", [position_pairs(scores, same_view=x2 is None)])
     terms = {k: sum(v) / len(v) for k, v in parts.items()}
     terms["kl"] = kl_to_standard_normal(out.mu, out.logvar, cfg.kl_reduction)
