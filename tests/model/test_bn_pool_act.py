@@ -1,6 +1,7 @@
 """The compiled BatchNorm → 2×2 max-pool → LeakyReLU block against float64 formulas, and where
 it applies. The suite runs with INFOMAX_COMPILE=0 (tests/conftest.py); these tests turn it on."""
 
+import csv
 import os
 import shutil
 import warnings
@@ -184,3 +185,32 @@ def test_without_a_compiler_the_eager_ops_run_and_a_warning_says_so(monkeypatch)
             assert not fused.bn_pool_act_applies(y, torch.nn.BatchNorm2d(4))  # warned once
     finally:
         fused.compiler_works.cache_clear()
+
+
+@needs_compiler
+def test_bf16_training_with_the_kernels_resumes_exactly(tmp_path, monkeypatch):
+    # 8 steps straight == 4 steps, stop, resume, 4 steps, with the kernels in both (they run the
+    # same reductions in the same order every time), and the loss falls
+    from infomax.train.checkpoint import load_checkpoint
+    from infomax.train.config import resolve
+    from infomax.train.loop import train
+    from tests.datasets import small_digits
+
+    data = small_digits()
+    calls = []
+    monkeypatch.setattr(fused._BNPoolAct, "apply", counting(fused._BNPoolAct.apply, calls))
+
+    def cfg(steps):
+        return resolve("digits", {}, {"batch_size": 32, "max_steps": steps, "checkpoint_every": 4, "log_every": 1,
+                                      "device": "cpu", "z_dim": 32, "precision": "bf16", "deterministic": True})
+
+    straight = train(cfg(8), tmp_path / "a", data, progress=False)
+    train(cfg(4), tmp_path / "b", data, progress=False)
+    train(cfg(8), tmp_path / "b", data, resume=True, progress=False)
+    assert len(calls) == 2 * 16  # two downsampling blocks, 8 + 4 + 4 steps
+    wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    with open(tmp_path / "a" / "log.csv") as f:
+        local = [float(r["local"]) for r in csv.DictReader(f)]
+    assert straight.step == 8 and local[-1] < local[0]
