@@ -1,6 +1,6 @@
 """Suite-wide settings.
 
-Training steps on the CPU run BatchNorm → max-pool → LeakyReLU as kernels that torch.compile
+bf16 training steps on the CPU run BatchNorm → max-pool → LeakyReLU as kernels that torch.compile
 builds (infomax/model/bn_pool_act.py), one build per map shape, a few seconds each. The suite
 trains many small models of different shapes, so it runs those ops eagerly unless
 INFOMAX_COMPILE is set; tests/model/test_bn_pool_act.py checks the compiled kernels against
