@@ -170,6 +170,15 @@ def test_where_it_applies(monkeypatch):
     assert not fused.bn_pool_act_applies(y, bn)
 
 
+def test_a_run_that_builds_the_kernels_says_so_first(monkeypatch):
+    cpu = torch.device("cpu")
+    assert "first step builds compiled kernels" in fused.first_step_notice("bf16", cpu)
+    assert fused.first_step_notice("fp32", cpu) is None  # float32 keeps the eager ops
+    assert fused.first_step_notice("bf16", torch.device("meta")) is None  # the kernels are the CPU's
+    monkeypatch.setenv("INFOMAX_COMPILE", "0")
+    assert fused.first_step_notice("bf16", cpu) is None
+
+
 def test_without_a_compiler_the_eager_ops_run_and_a_warning_says_so(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")

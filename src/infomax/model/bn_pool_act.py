@@ -161,8 +161,20 @@ def bn_pool_act_applies(y: Tensor, bn: nn.Module) -> bool:
             and bn.track_running_stats and bn.momentum is not None and y.device.type == "cpu"
             and y.dtype in KERNEL_DTYPES and bn.weight.dtype == torch.float32
             and y.shape[-2] % 2 == 0 and y.shape[-1] % 2 == 0 and not torch.compiler.is_compiling()
-            and not torch._C._len_torch_dispatch_stack() and os.environ.get("INFOMAX_COMPILE", "1") != "0"
-            and compiler_works())
+            and not torch._C._len_torch_dispatch_stack() and kernels_enabled() and compiler_works())
+
+
+def kernels_enabled() -> bool:
+    """False when the environment sets INFOMAX_COMPILE=0."""
+    return os.environ.get("INFOMAX_COMPILE", "1") != "0"
+
+
+def first_step_notice(precision: str, device: torch.device) -> str | None:
+    """The line `infomax train` prints before a run whose first step builds the kernels."""
+    if precision != "bf16" or device.type != "cpu" or not kernels_enabled():
+        return None
+    return ("bf16 on the CPU: the first step builds compiled kernels for BatchNorm → max-pool → LeakyReLU "
+            "(about 30 s the first time on a machine, cached after; INFOMAX_COMPILE=0 turns them off)")
 
 
 @functools.cache

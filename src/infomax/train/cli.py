@@ -64,7 +64,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from infomax.data import load
+    from infomax.device import pick_device
     from infomax.errors import InfomaxError
+    from infomax.model.bn_pool_act import first_step_notice
     from infomax.train.config import describe, from_dict, read_config_file, resolve, to_dict
     from infomax.train.loop import train
 
@@ -91,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         changed = [k for k in to_dict(cfg) if to_dict(cfg)[k] != base.get(k)]
         print(f"resuming with changed settings: {', '.join(changed)}")
     print("resolved config:\n" + describe(cfg), flush=True)
+    notice = first_step_notice(cfg.precision, pick_device(cfg.device))
+    if notice:
+        print(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)
     print(f"trained {result.step} steps ({result.stopped_by}), {result.images_per_s:.0f} images/s; "
           f"losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.last_losses.items()))
