@@ -78,10 +78,19 @@ def load_data(spec: str | None):
     return Dataset("random", "-", {"train": Split(x, None, [str(i) for i in range(len(x))])}), "random 50000×3×32×32"
 
 
+def loop_config(args, kind: str, steps: int):
+    """The training config of a timed run: the command's precision, batch, device and checkpoint
+    interval, `steps` steps, a log row every --warmup steps."""
+    from infomax.train.config import resolve
+
+    return resolve(kind, {}, {"precision": args.precision, "batch_size": args.batch_size, "max_steps": steps,
+                              "log_every": args.warmup, "checkpoint_every": args.checkpoint_every,
+                              "device": args.device})
+
+
 def train_child(args) -> None:
     """One training run in its own process, so its peak memory is its own."""
     import infomax.train.loop as loop
-    from infomax.train.config import resolve
     from infomax.train.loop import train
 
     if args.glibc_default:  # leave glibc returning freed memory to the kernel (for comparison)
@@ -89,10 +98,7 @@ def train_child(args) -> None:
     dataset, _ = load_data(args.data)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with tempfile.TemporaryDirectory() as run:
-        cfg = resolve(dataset.kind, {}, {"precision": args.precision, "batch_size": args.batch_size,
-                                         "max_steps": args.warmup + args.steps, "log_every": args.warmup,
-                                         "checkpoint_every": args.checkpoint_every, "device": args.device})
-        train(cfg, run, dataset, progress=False)
+        train(loop_config(args, dataset.kind, args.warmup + args.steps), run, dataset, progress=False)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         import csv
 
@@ -115,7 +121,6 @@ def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
 
     import infomax.train.loop as loop
     from infomax.model import bn_pool_act
-    from infomax.train.config import resolve
 
     dataset, _ = load_data(args.data)
     times: dict[str, list[float]] = {"1": [], "0": []}
@@ -136,10 +141,7 @@ def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
     dtypes = (torch.bfloat16, torch.float32)  # in fp32 too, to compare (training keeps fp32 eager)
     with mock.patch.object(loop, "dim_terms", switching_terms), mock.patch.dict(os.environ), \
             mock.patch.object(bn_pool_act, "KERNEL_DTYPES", dtypes), tempfile.TemporaryDirectory() as run:
-        cfg = resolve(dataset.kind, {}, {"precision": args.precision, "batch_size": args.batch_size,
-                                         "max_steps": args.warmup + args.steps + block, "log_every": args.warmup,
-                                         "checkpoint_every": args.checkpoint_every, "device": args.device})
-        loop.train(cfg, run, dataset, progress=False)
+        loop.train(loop_config(args, dataset.kind, args.warmup + args.steps + block), run, dataset, progress=False)
     return times["1"], times["0"]
 
 

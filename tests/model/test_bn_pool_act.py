@@ -125,12 +125,14 @@ def test_encoder_bf16_training_step_is_as_accurate_as_the_eager_ops(monkeypatch)
     x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)).contiguous(
         memory_format=torch.channels_last)
 
+    apply = fused._BNPoolAct.apply
+
     def step(flag: str, dtype: torch.dtype) -> list[torch.Tensor]:
         monkeypatch.setenv("INFOMAX_COMPILE", flag)
         torch.manual_seed(1)
         enc = Encoder(cfg).to(dtype=dtype, memory_format=torch.channels_last)
         calls = []
-        monkeypatch.setattr(fused._BNPoolAct, "apply", counting(fused._BNPoolAct.apply, calls))
+        monkeypatch.setattr(fused._BNPoolAct, "apply", counting(apply, calls))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.float32):
             out = enc(x.to(dtype))
         (out.mu.double().square().sum() + out.logvar.double().sum() + out.local.double().sum()).backward()

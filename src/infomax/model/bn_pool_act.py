@@ -171,10 +171,11 @@ def kernels_enabled() -> bool:
 
 def first_step_notice(precision: str, device: torch.device) -> str | None:
     """The line `infomax train` prints before a run whose first step builds the kernels."""
-    if precision != "bf16" or device.type != "cpu" or not kernels_enabled():
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32  # what autocast gives the convolutions
+    if dtype not in KERNEL_DTYPES or device.type != "cpu" or not kernels_enabled():
         return None
     return ("bf16 on the CPU: the first step builds compiled kernels for BatchNorm → max-pool → LeakyReLU "
-            "(about 30 s the first time on a machine, cached after; INFOMAX_COMPILE=0 turns them off)")
+            "(about 25 s the first time on a machine, cached after; INFOMAX_COMPILE=0 turns them off)")
 
 
 @functools.cache
