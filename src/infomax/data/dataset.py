@@ -38,6 +38,7 @@ class Dataset:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (source id, reason) not decoded
     cache_path: str | None = None  # the decoded-array cache folder this was read from, if any
     from_cache: bool = False  # True when no decoding was needed
+    spec: str = ""  # the data spec it was loaded from ("" for arrays passed in memory)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

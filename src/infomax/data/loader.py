@@ -46,6 +46,7 @@ def load(spec: str, *, download: bool = False, progress: bool = True, cache_dir:
         dataset.path = str(path)  # as given this time (the cache key uses the resolved path)
     dataset.normalization = norm
     dataset.options = dict(dataset.options, norm=norm)
+    dataset.spec = spec
     if dataset.skipped:
         where = (
             f"; the list with reasons is in {Path(dataset.cache_path) / 'skipped.txt'}" if dataset.cache_path else ""

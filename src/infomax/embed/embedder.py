@@ -13,10 +13,22 @@ from infomax.data.dataset import NORMALIZATIONS
 from infomax.device import autocast, pick_device
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
-from infomax.model.dim import DIM
+from infomax.model.encoder import Encoder
+from infomax.model.encoders import as_encoder, build_encoder
 from infomax.train.checkpoint import load_checkpoint
 
 FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
+
+
+def encoder_for(config: dict, encoder: torch.nn.Module | None, where: str) -> torch.nn.Module:
+    """The (untrained) encoder a saved run config describes: from the registry, or the user's module."""
+    cfg = ModelConfig.from_dict(config["model"])
+    if cfg.encoder == "custom":
+        if encoder is None:
+            raise InfomaxError(f"{where} was trained with an encoder module of your own: pass that module "
+                               "(e.g. infomax.load(path, encoder=MyEncoder())) to load it")
+        return as_encoder(encoder, cfg)
+    return build_encoder(cfg)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -26,9 +38,12 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def fold_batchnorm(encoder: torch.nn.Module) -> torch.nn.Module:
-    """A copy of an eval-mode encoder with each BatchNorm folded into the convolution before it:
-    conv'(x) = γ·(conv(x) − running_mean)/sqrt(running_var + ε) + β, the same function in one op."""
+    """A copy of an eval-mode encoder with each BatchNorm of the cnn encoder folded into the
+    convolution before it: conv'(x) = γ·(conv(x) − running_mean)/sqrt(running_var + ε) + β, the
+    same function in one op. Other encoders are copied as they are."""
     encoder = copy.deepcopy(encoder).eval()
+    if not isinstance(encoder, Encoder):
+        return encoder
     for block in [*encoder.down, *encoder.head]:
         block.conv = fuse_conv_bn_eval(block.conv, block.bn)
         block.bn = torch.nn.Identity()
@@ -38,34 +53,40 @@ def fold_batchnorm(encoder: torch.nn.Module) -> torch.nn.Module:
 class Embedder:
     """Encoder in eval mode (BatchNorm running statistics) plus the pixel normalization it was trained with."""
 
-    def __init__(self, model: DIM, config: dict, device: torch.device, precision: str = "fp32"):
+    def __init__(self, encoder: torch.nn.Module, config: dict, device: torch.device, precision: str = "fp32"):
         self.config = config
         self.model_config = ModelConfig.from_dict(config["model"])
         self.device = device
         self.precision = precision
         self.channels_last = device.type != "mps"
-        encoder = fold_batchnorm(model.encoder).to(device)
+        encoder = fold_batchnorm(encoder).to(device)
         self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
         self.normalization = config["data"]["normalization"]
         self.scale, self.offset = NORMALIZATIONS[self.normalization]
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> "Embedder":
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32",
+                        encoder: torch.nn.Module | None = None) -> "Embedder":
+        """The encoder of a run folder or checkpoint (its critics are not loaded). A run trained
+        with a module of the user's own needs that module (untrained) as `encoder`."""
         ckpt = load_checkpoint(path)
-        model = DIM(ModelConfig.from_dict(ckpt.config["model"]))
+        model = encoder_for(ckpt.config, encoder, where=str(ckpt.path))
+        prefix = "encoder."
+        weights = {k[len(prefix):]: v for k, v in ckpt.weights.items() if k.startswith(prefix)}
         try:
-            model.load_state_dict(ckpt.weights)
+            model.load_state_dict(weights)
         except RuntimeError as exc:
             raise InfomaxError(f"the weights in {ckpt.path} do not fit the model its config describes "
                                f"({str(exc).splitlines()[0]}); re-train or pass another checkpoint") from exc
         return cls(model, ckpt.config, pick_device(device), precision)
 
     @classmethod
-    def random_init(cls, path: str | Path, device: str = "auto", seed: int = 0) -> "Embedder":
+    def random_init(cls, path: str | Path, device: str = "auto", seed: int = 0,
+                    encoder: torch.nn.Module | None = None) -> "Embedder":
         """The same architecture and normalization as the checkpoint, with untrained weights."""
         ckpt = load_checkpoint(path)
         torch.manual_seed(seed)
-        return cls(DIM(ModelConfig.from_dict(ckpt.config["model"])), ckpt.config, pick_device(device))
+        return cls(encoder_for(ckpt.config, encoder, where=str(ckpt.path)), ckpt.config, pick_device(device))
 
     @property
     def image_size(self) -> int:

@@ -18,8 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from infomax.model.config import ModelConfig
-from infomax.model.dot_critic import DotGlobalCritic, DotLocalCritic
 
 
 def concat_mlp_scores(layers: list[nn.Linear], a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, Tensor]:
@@ -77,17 +75,3 @@ class LocalCritic(nn.Module):
         rows = local.flatten(2).transpose(1, 2)  # N×HW×C (a view when local is channels_last)
         t_pos, t_neg = concat_mlp_scores(list(self.layers), z.unsqueeze(1), rows, perm)
         return t_pos.view(n, h, w), t_neg.view(n, h, w)
-
-
-def build_critics(cfg: ModelConfig, c_dim: int | None = None) -> tuple[nn.Module, nn.Module]:
-    """The (global, local) critic pair named by cfg.critic ("concat" or "dot") and cfg.global_pairing;
-    the local critic reads maps of c_dim channels (default: C's)."""
-    a_dim = cfg.z_dim if cfg.global_pairing == "zz" else cfg.channels
-    c_dim = c_dim or cfg.channels
-    if cfg.critic == "concat":
-        return GlobalCritic(a_dim, cfg.z_dim, cfg.critic_hidden), LocalCritic(cfg.z_dim, c_dim, cfg.critic_hidden)
-    if cfg.critic == "dot":
-        hidden = cfg.critic_hidden
-        tau = cfg.temperature
-        return DotGlobalCritic(a_dim, cfg.z_dim, hidden, hidden, tau), DotLocalCritic(cfg.z_dim, c_dim, hidden, hidden, tau)
-    raise ValueError(f"unknown critic '{cfg.critic}'")  # ModelConfig.validate() names the choices

@@ -1,39 +1,48 @@
-"""DIM: the Deep InfoMax model (Hjelm et al. 2019) with a VAE-style prior on z: an encoder and
-the global and local critics (and, for adversarial prior matching, the prior's discriminator).
-The objective that ties them together is in infomax.objective."""
+"""DIM: an encoder of p(z|x) and the Deep InfoMax objective that trains it (Hjelm et al. 2019,
+with a VAE-style prior on z). The encoder comes from the registry (model/encoders.py) or is any
+module a user passes; the critics belong to the objective (objective/loss.py)."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
-from infomax.model.critics import build_critics
-from infomax.model.dot_critic import DotPositionCritic
-from infomax.model.encoder import Encoder, EncoderOutput
-from infomax.model.init import init_weights_
-from infomax.model.prior_critic import PriorDiscriminator
+from infomax.model.encoder import EncoderOutput
+from infomax.model.encoders import as_encoder, build_encoder
+from infomax.objective.config import ObjectiveConfig
+from infomax.objective.loss import DIMLoss
+
+# Where older checkpoints kept the critics: at the top of the model, now inside the objective.
+_CRITICS = ("global_critic", "local_critic", "middle_critic", "local_local_critic", "prior_critic")
 
 
 class DIM(nn.Module):
-    def __init__(self, cfg: ModelConfig | None = None):
+    def __init__(self, cfg: ModelConfig | None = None, objective: ObjectiveConfig | None = None,
+                 encoder: nn.Module | None = None):
         super().__init__()
-        cfg = (cfg or ModelConfig()).validate()
-        self.cfg = cfg
-        self.encoder = Encoder(cfg)
-        self.global_critic, self.local_critic = build_critics(cfg)
-        if cfg.multiscale:  # z against the map one block before C
-            self.middle_critic = build_critics(cfg, c_dim=cfg.widths[-2])[1]
-        if cfg.local_local:  # positions of C against positions of C
-            self.local_local_critic = DotPositionCritic(cfg.channels, cfg.critic_hidden, cfg.critic_hidden, cfg.temperature)
-        if cfg.prior == "adversarial":  # tells N(0, I) draws from the encoder's z
-            self.prior_critic = PriorDiscriminator(cfg.z_dim, cfg.critic_hidden)
-        for critic in self.critics():
-            init_weights_(critic, cfg.init)
-
-    def critics(self) -> list[nn.Module]:
-        names = ("global_critic", "local_critic", "middle_critic", "local_local_critic", "prior_critic")
-        return [getattr(self, n) for n in names if hasattr(self, n)]
+        self.cfg = cfg = (cfg or ModelConfig()).validate()
+        self.encoder = build_encoder(cfg) if encoder is None else as_encoder(encoder, cfg)
+        enc, objective = self.encoder, objective or ObjectiveConfig()
+        if objective.multiscale and enc.middle_channels is None:
+            raise InfomaxError("objective.multiscale scores the map one block before C, which this encoder "
+                               "does not return; use model.encoder = 'cnn' or objective.multiscale = false")
+        self.objective = DIMLoss(objective, z_dim=enc.z_dim, local_channels=enc.local_channels,
+                                 pooled_dim=enc.pooled_dim, middle_channels=enc.middle_channels, init=cfg.init)
 
     def forward(self, x: Tensor) -> EncoderOutput:
         """The encoder's outputs for a batch x: N×C×H×W float."""
         return self.encoder(x)
+
+    def loss(self, x: Tensor, x2: Tensor | None = None, *,
+             generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """(loss, terms) for a batch x (and a second view x2 of the same images): both views go
+        through the encoder in one pass."""
+        out = self.encoder(x if x2 is None else torch.cat([x, x2]))
+        return self.objective(*out, views=1 if x2 is None else 2, generator=generator)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split(".")[0] in _CRITICS]:
+            state_dict[prefix + "objective." + key[len(prefix):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

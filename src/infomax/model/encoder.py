@@ -34,11 +34,6 @@ class EncoderOutput(NamedTuple):
     middle: Tensor | None = None  # N×channels/2×8×8, the map one block before C (multi-scale MI)
 
 
-def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
-    """Reparameterization trick (Kingma & Welling 2014): z = μ + exp(log σ² / 2)·ε, ε ~ N(0, I)."""
-    return mu + torch.exp(0.5 * logvar) * eps
-
-
 class ConvBN(nn.Module):
     """3×3 "same" convolution followed by BatchNorm (batch statistics in train(), running
     statistics in eval()). The activation (and pooling) is applied by the caller.
@@ -95,6 +90,9 @@ class Encoder(nn.Module):
         self.mu = nn.Linear(cfg.channels, cfg.z_dim)
         self.logvar = nn.Linear(cfg.channels, cfg.z_dim)
         init_weights_(self, cfg.init)
+        # what the objective's critics read (model/encoders.py)
+        self.z_dim, self.local_channels, self.pooled_dim = cfg.z_dim, cfg.channels, cfg.channels
+        self.middle_channels = cfg.widths[-2]
 
     def forward(self, x: Tensor) -> EncoderOutput:
         slope = self.cfg.leaky_slope

@@ -1,26 +1,29 @@
-"""The DIM objective: mutual-information estimators (JSD, InfoNCE, DV, squared Hellinger),
-KL prior term, in-batch negatives."""
+"""The DIM objective: DIMLoss (one module: critics, estimator, negatives, weights), its config,
+and its parts as pure functions: the mutual-information estimators (JSD, InfoNCE, DV, squared
+Hellinger), the KL prior term and in-batch negatives."""
 
+from infomax.objective.config import ObjectiveConfig
 from infomax.objective.dv import dv_loss
 from infomax.objective.estimators import ESTIMATORS
 from infomax.objective.hellinger import hellinger_loss
 from infomax.objective.infonce import all_pairs, infonce_loss
 from infomax.objective.jsd import jsd_loss
 from infomax.objective.kl import kl_to_standard_normal
+from infomax.objective.loss import DIMLoss, Draws, reparameterize
 from infomax.objective.negatives import derangement, shuffle_permutation
-from infomax.objective.terms import LOSS_WEIGHTS, dim_terms, weighted_loss
 
 __all__ = [
+    "DIMLoss",
+    "Draws",
     "ESTIMATORS",
-    "LOSS_WEIGHTS",
+    "ObjectiveConfig",
     "all_pairs",
     "derangement",
-    "dim_terms",
     "dv_loss",
     "hellinger_loss",
     "infonce_loss",
     "jsd_loss",
     "kl_to_standard_normal",
+    "reparameterize",
     "shuffle_permutation",
-    "weighted_loss",
 ]

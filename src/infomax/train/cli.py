@@ -8,7 +8,8 @@ from pathlib import Path
 
 # flag name -> (type, help); every flag defaults to None so only what the user set overrides
 FLAGS = {
-    "preset": (str, "settings preset (default: seed, the reference's settings)"),
+    "preset": (str, "settings preset: recommended (default) or seed (the reference's settings)"),
+    "encoder": (str, "the encoder: cnn (the reference's, default) or resnet18 (CIFAR-style ResNet-18)"),
     "epochs": (int, "passes over the train split (seed: 50; 100 for tiny-imagenet)"),
     "max_steps": (int, "stop after this many optimizer steps (overrides --epochs)"),
     "time_budget": (float, "stop after this many minutes of training (start-up excluded; with --resume, "
@@ -18,7 +19,7 @@ FLAGS = {
     "gamma": (float, "weight of the prior term (seed 0.01)"),
     "prior": (str, "kl (the reference's KL to N(0, I)), adversarial (DIM's discriminator on z) or none"),
     "delta": (float, "weight of the local–local MI term (seed 0: off)"),
-    "batch_size": (int, "images per step (seed 64; 100 for tiny-imagenet)"),
+    "batch_size": (int, "images per step, all processes together (seed 64; 100 for tiny-imagenet)"),
     "lr": (float, "Adam learning rate (seed 1e-3)"),
     "lr_schedule": (str, "constant (the reference's) or cosine (decays to 0 at the end of the run: "
                          "its steps, or its time budget)"),
@@ -28,8 +29,8 @@ FLAGS = {
     "z_dim": (int, "feature size (seed 256)"),
     "channels": (int, "encoder width: channels of the local map and the head (seed 256; earlier blocks halve it)"),
     "head_convs": (int, "encoder depth: 3×3 convolutions after the local map (seed 2)"),
-    "negatives": (str, "derangement (no image paired with itself), shuffle (the reference's), "
-                       "or all (every other image of the batch; needs --critic dot)"),
+    "negatives": (str, "shuffle (the reference's: an independent in-batch shuffle for each critic), derangement "
+                       "(never the image itself), or all (every other image of the batch; needs --critic dot)"),
     "estimator": (str, "MI estimator: jsd (the reference's), infonce, dv or hellinger"),
     "critic": (str, "concat (the reference's MLP on a pair) or dot (embed each side, dot product)"),
     "temperature": (float, "dot critic: 0 scores φ·ψ/√d (default); τ > 0 scores the cosine of φ and ψ over τ"),
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from infomax.device import pick_device
     from infomax.errors import InfomaxError
     from infomax.model.bn_pool_act import first_step_notice
-    from infomax.train.config import describe, from_dict, read_config_file, resolve, to_dict
+    from infomax.config import Config, read_config_file, resolve
     from infomax.train.loop import train
 
     flags = {name: getattr(args, name) for name in FLAGS}
@@ -80,20 +81,19 @@ def run(args: argparse.Namespace) -> int:
         if not saved.is_file():
             raise InfomaxError(f"--resume: {args.out} holds no run (no config.json); start one without --resume")
         # the saved settings are the base; a file or flags may still change e.g. --epochs
-        base = json.loads(saved.read_text())["train"]
-        file_values = {**base, **file_values}
-    if args.data:
-        flags["data"] = args.data
-    elif "data" not in file_values:
+        saved_config = json.loads(saved.read_text())
+        base = Config.from_dict(saved_config["train"])
+        file_values = {**base.to_flat(), "preset": base.preset, **file_values}
+    spec = args.data or (saved_config["data"].get("spec") if args.resume else None)
+    if not spec:
         raise InfomaxError("--data is required (e.g. --data cifar10:~/data/cifar-10-python.tar.gz or --data digits)")
-    spec = flags.get("data") or file_values["data"]
     dataset = load(spec)
     cfg = resolve(dataset.kind, file_values, flags)
-    if args.resume and to_dict(from_dict(base)) != to_dict(cfg):
-        changed = [k for k in to_dict(cfg) if to_dict(cfg)[k] != base.get(k)]
+    if args.resume and base.to_flat() != cfg.to_flat():
+        changed = [k for k, v in cfg.to_flat().items() if v != base.to_flat()[k]]
         print(f"resuming with changed settings: {', '.join(changed)}")
-    print("resolved config:\n" + describe(cfg), flush=True)
-    notice = first_step_notice(cfg.precision, pick_device(cfg.device))
+    print("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
+    notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device))
     if notice:
         print(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)

@@ -1,4 +1,4 @@
-"""The training loop: Adam on α·global + β·local + γ·KL over the train split.
+"""The training loop: Adam on the DIM objective (α·global + β·local + γ·KL) over the train split.
 
 Written so that a DistributedDataParallel version only has to wrap the model, shard
 `epoch_order` by rank and save checkpoints on rank 0.
@@ -6,6 +6,7 @@ Written so that a DistributedDataParallel version only has to wrap the model, sh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -16,18 +17,18 @@ import torch
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
+from infomax.config import Config
 from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
-from infomax.objective.terms import dim_terms
+from infomax.objective.config import ObjectiveConfig
 from infomax.train.augment import parse_augment
 from infomax.train.batches import BatchSource, epoch_order
 from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
-from infomax.train.config import TrainConfig, to_dict
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
 
-MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the keys of `weights`)
+MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the objective's weights)
 
 
 @dataclass
@@ -38,44 +39,33 @@ class TrainResult:
     images_per_s: float  # over the steps run in this call, start-up excluded
     last_losses: dict[str, float]
     stopped_by: str  # "epochs" | "max_steps" | "time_budget"
+    model: DIM | None = None  # the trained encoder and its objective, in eval mode
 
 
-def model_config_for(cfg: TrainConfig, dataset: Dataset) -> ModelConfig:
+def model_config_for(cfg: Config, dataset: Dataset, encoder: torch.nn.Module | None = None) -> ModelConfig:
+    """cfg.model with the data's image size and channels (and "custom" for an encoder passed in)."""
     c, h, w = dataset.image_shape
     if h != w:
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
-    mc = ModelConfig(
-        image_size=h, in_channels=c, z_dim=cfg.z_dim, channels=cfg.channels, head_convs=cfg.head_convs,
-        global_pairing=cfg.global_pairing, critic=cfg.critic, temperature=cfg.temperature,
-        multiscale=cfg.multiscale, local_local=cfg.delta > 0, attention=cfg.attention, prior=cfg.prior, init=cfg.init,
-        bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, kl_reduction=cfg.kl_reduction,
-    )
-    mc.validate()
-    augment = parse_augment(cfg.augment)
-    if augment is not None and 0 < augment.rescale < h and num_blocks_for(augment.rescale) != mc.num_blocks:
+    name = "custom" if encoder is not None else cfg.model.encoder
+    mc = dataclasses.replace(cfg.model, image_size=h, in_channels=c, encoder=name)
+    augment = parse_augment(cfg.data.augment)
+    if (name == "cnn" and augment is not None and 0 < augment.rescale < h
+            and num_blocks_for(augment.rescale) != mc.num_blocks):
         smallest = 3 * 2 ** mc.num_blocks + 1
         raise InfomaxError(f"augment rescale={augment.rescale}: {h}-pixel images resized that small no longer "
                            f"pool to the encoder's 4×4 map; use rescale={smallest} to {h}")
     return mc
 
 
-def loss_weights(cfg: TrainConfig, model_cfg: ModelConfig) -> dict[str, float]:
-    """The weighted terms of the loss: α·global + β·local (+ δ·local_local) + γ·(the prior's term)."""
-    weights = {"global": cfg.alpha, "local": cfg.beta}
-    if model_cfg.local_local:
-        weights["local_local"] = cfg.delta
-    if model_cfg.prior != "none":
-        weights["kl" if model_cfg.prior == "kl" else "prior"] = cfg.gamma
-    return weights
-
-
-def run_config(cfg: TrainConfig, model_cfg: ModelConfig, dataset: Dataset) -> dict:
-    """Everything embed/eval/resume need: train settings, model, and how pixels are read."""
+def run_config(cfg: Config, model_cfg: ModelConfig, dataset: Dataset) -> dict:
+    """Everything embed/eval/resume need: the settings, the model, and how pixels are read."""
     return {
-        "train": to_dict(cfg),
+        "train": cfg.to_dict(),
         "model": model_cfg.to_dict(),
+        "objective": cfg.objective.to_dict(),
         "data": {
-            "spec": cfg.data,
+            "spec": dataset.spec,
             "kind": dataset.kind,
             "normalization": dataset.normalization,
             "image_shape": list(dataset.image_shape),
@@ -85,29 +75,33 @@ def run_config(cfg: TrainConfig, model_cfg: ModelConfig, dataset: Dataset) -> di
     }
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = False, progress: bool = True,
+          encoder: torch.nn.Module | None = None) -> TrainResult:
+    """Train on dataset's train split into run_dir (config, checkpoints, logs); with `encoder`, that
+    module (mapping images to a local feature map, model/encoders.py) instead of cfg.model's."""
     run_dir = Path(run_dir)
-    model_cfg = model_config_for(cfg, dataset)
+    model_cfg = model_config_for(cfg, dataset, encoder)
+    optim, run = cfg.optim, cfg.run
     split = dataset.split(dataset.train_split)  # test/val images are never seen here
     n = len(split)
-    if n < cfg.batch_size:
-        raise InfomaxError(f"the train split has {n} images, fewer than one batch of {cfg.batch_size}; lower --batch-size")
+    if n < optim.batch_size:
+        raise InfomaxError(f"the train split has {n} images, fewer than one batch of {optim.batch_size}; lower --batch-size")
     config = run_config(cfg, model_cfg, dataset)
-    device = pick_device(cfg.device)
+    device = pick_device(run.device)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults from re-mapping each step's activation buffers
-    torch.manual_seed(cfg.seed)
-    if cfg.deterministic:
+    torch.manual_seed(run.seed)
+    if run.deterministic:
         torch.use_deterministic_algorithms(True)
-    model = DIM(model_cfg).to(device)
+    model = DIM(model_cfg, cfg.objective, encoder).to(device)
     channels_last = device.type != "mps"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     # the fused Adam updates every tensor in one kernel: on the CPU a ninth of the time of the
     # per-tensor loop that torch picks by default (benchmarks/bench_flops.py)
     fused = device.type in ("cpu", "cuda") or None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, fused=fused)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=optim.lr, eps=optim.adam_eps, fused=fused)
+    gen = torch.Generator(device=device).manual_seed(run.seed)
     step, trained_before = 0, 0.0  # steps and seconds of training done by earlier calls (resume)
     if resume:
         step, trained_before = _restore(run_dir, config, model, opt, gen)
@@ -116,33 +110,30 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
 
-    steps_per_epoch = n // cfg.batch_size
-    total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * steps_per_epoch
-    source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.augment))
+    steps_per_epoch = n // optim.batch_size
+    total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch
+    source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.data.augment))
     log = RunLog(run_dir, resume_step=step if resume else None)
-    weights = loss_weights(cfg, model_cfg)
-    terms_used = tuple(weights)
-    monitors = MONITORS + (("local_local_acc",) if model_cfg.local_local else ()) + {
-        "kl": (), "none": ("kl",), "adversarial": ("kl", "prior_critic")}[model_cfg.prior]
+    terms_used = tuple(cfg.objective.weights)
+    monitors = MONITORS + (("local_local_acc",) if cfg.objective.delta > 0 else ()) + {
+        "kl": (), "none": ("kl",), "adversarial": ("kl", "prior_critic")}[cfg.objective.prior]
     bar = _progress(progress, total, step)
     logged = ("loss",) + terms_used + monitors
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
     window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
-    budget_s = cfg.time_budget * 60 if cfg.time_budget is not None else None
+    budget_s = optim.time_budget * 60 if optim.time_budget is not None else None
     trained = trained_before  # seconds of training in the run so far, earlier calls included
-    stopped_by = "max_steps" if cfg.max_steps is not None else "epochs"
+    stopped_by = "max_steps" if optim.max_steps is not None else "epochs"
     order, order_epoch = None, -1
     model.train()
     try:
         while step < total:
             epoch, pos = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
-                order, order_epoch = epoch_order(n, cfg.seed, epoch), epoch
-            views = source.views(order[pos * cfg.batch_size : (pos + 1) * cfg.batch_size], cfg.views, gen)
-            with autocast(device, cfg.precision):
-                terms = dim_terms(model, views[0], x2=views[1] if cfg.views == 2 else None, generator=gen,
-                                  negatives=cfg.negatives, estimator=cfg.estimator)
-            loss = sum(weights[k] * terms[k].float() for k in terms_used)
+                order, order_epoch = epoch_order(n, run.seed, epoch), epoch
+            views = source.views(order[pos * optim.batch_size : (pos + 1) * optim.batch_size], cfg.data.views, gen)
+            with autocast(device, run.precision):
+                loss, terms = model.loss(views[0], views[1] if cfg.data.views == 2 else None, generator=gen)
             if not torch.isfinite(loss):
                 bad = [k for k in terms_used if not torch.isfinite(terms[k])]
                 raise TrainingDiverged(
@@ -151,9 +142,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
                     "Try a lower --lr or --precision fp32"
                 )
             opt.zero_grad(set_to_none=True)
-            # the prior's discriminator learns from its own loss (its gradients reach nothing else)
-            (loss + terms["prior_critic"] if "prior_critic" in terms else loss).backward()
-            lr = cfg.lr * lr_factor(cfg.lr_schedule, run_fraction(step, total, trained, budget_s))
+            loss.backward()
+            lr = optim.lr * lr_factor(optim.lr_schedule, run_fraction(step, total, trained, budget_s))
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.step()
@@ -164,31 +154,33 @@ def train(cfg: TrainConfig, run_dir: str | Path, dataset: Dataset, *, resume: bo
             now = time.perf_counter()
             trained = trained_before + now - t0
             out_of_time = budget_s is not None and trained >= budget_s
-            if step % cfg.log_every == 0 or step == total or out_of_time:
+            if step % run.log_every == 0 or step == total or out_of_time:
                 row = dict(zip(logged, (sums / window_steps).tolist()))
                 row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(trained, 3),
-                           lr=lr, images_per_s=window_steps * cfg.batch_size / (now - window_start))
+                           lr=lr, images_per_s=window_steps * optim.batch_size / (now - window_start))
                 log.write(row)
                 bar.set_postfix(epoch=f"{row['epoch']:.2f}", img_s=f"{row['images_per_s']:.0f}",
                                 **{k: f"{row[k]:.4f}" for k in ("loss",) + terms_used})
                 sums.zero_()
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
-            if step % cfg.checkpoint_every == 0 and step < total:
+            if step % run.checkpoint_every == 0 and step < total:
                 _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained)
             if out_of_time:
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0
-        if cfg.bn_recalibrate and ran:  # after the clock: not part of the time budget
-            index = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))[: cfg.bn_recalibrate]
-            recalibrate_batchnorm(model.encoder, source, index, precision=cfg.precision)
+        if run.bn_recalibrate and ran:  # after the clock: not part of the time budget
+            index = torch.randperm(n, generator=torch.Generator().manual_seed(run.seed))[: run.bn_recalibrate]
+            recalibrate_batchnorm(model.encoder, source, index, precision=run.precision)
         _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + elapsed)
     finally:
         bar.close()
         log.close()
     last = {k: float(terms[k].item()) for k in terms_used} if ran else {}
-    return TrainResult(run_dir, step, step // steps_per_epoch, ran * cfg.batch_size / max(elapsed, 1e-9), last, stopped_by)
+    model.eval()
+    return TrainResult(run_dir, step, step // steps_per_epoch, ran * optim.batch_size / max(elapsed, 1e-9), last,
+                       stopped_by, model)
 
 
 def _progress(enabled: bool, total: int, initial: int):
@@ -213,7 +205,9 @@ def _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_s: fl
 def _restore(run_dir: Path, config: dict, model, opt, gen) -> tuple[int, float]:
     ckpt = load_checkpoint(run_dir)
     old = ckpt.config
-    diff = config_difference(old["model"], config["model"])
+    diff = config_difference(ModelConfig.from_dict(old["model"]).to_dict(), config["model"])
+    diff += [f"objective.{line}" for line in config_difference(ObjectiveConfig.of_run(old).to_dict(),
+                                                                config["objective"])]
     diff += [f"data.{line}" for line in config_difference(
         {k: old["data"].get(k) for k in ("normalization", "image_shape")},
         {k: config["data"].get(k) for k in ("normalization", "image_shape")})]

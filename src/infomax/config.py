@@ -1,0 +1,240 @@
+"""Config: every setting of a run in five groups, validated when constructed.
+
+    model      the encoder (model/config.py)            encoder, z_dim, channels, ...
+    objective  the DIM objective (objective/config.py)  estimator, critic, negatives, α β γ δ, ...
+    optim      the optimizer and the run's length       lr, batch_size, epochs, time_budget, ...
+    data       how training reads its images            augment, views
+    run        where and how it runs                    seed, device, precision, checkpoints, ...
+
+Values merge as defaults < preset < config file < flags. Every key is unique across the groups,
+so a flag (--lr), a flat config-file key (lr = 1e-3), a dotted key (optim.lr) and a TOML table
+([optim] lr = 1e-3) all name the same setting. The data set is not a setting: it carries its own
+spec, and its image size and channels fill model.image_size and model.in_channels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infomax.choices import at_least, known_keys, one_of, require
+from infomax.errors import InfomaxError
+from infomax.model.config import LEGACY_OBJECTIVE_KEYS, ModelConfig
+from infomax.objective.config import ObjectiveConfig
+from infomax.train.augment import parse_augment
+from infomax.train.schedule import SCHEDULES
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant (reference) | cosine (to 0 over the run's steps or time budget)
+    adam_eps: float = 1e-7  # Keras' Adam epsilon (the reference)
+    batch_size: int = 64  # the images of one step
+    epochs: int = 50
+    max_steps: int | None = None  # stops at this global step (overrides epochs)
+    time_budget: float | None = None  # minutes of training (start-up and data loading excluded)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        at_least("optim.lr", self.lr, 0, strict=True)
+        one_of("optim.lr_schedule", self.lr_schedule, SCHEDULES)
+        at_least("optim.adam_eps", self.adam_eps, 0, strict=True)
+        at_least("optim.batch_size", self.batch_size, 2, why="in-batch negatives need two images")
+        at_least("optim.epochs", self.epochs, 1)
+        if self.max_steps is not None:
+            at_least("optim.max_steps", self.max_steps, 1)
+        if self.time_budget is not None:
+            at_least("optim.time_budget", self.time_budget, 0, strict=True, why="minutes")
+
+
+@dataclass
+class DataConfig:
+    augment: str = "none"  # none (reference) | default | crop=pad,pad=4,flip=0.5,... (train/augment.py)
+    views: int = 1  # 1 (reference) | 2: two augmented views, each scored against the other
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        one_of("data.views", self.views, (1, 2))
+        parse_augment(self.augment)
+        require(self.views == 1 or self.augment != "none",
+                "data.views = 2 needs data.augment (two identical views add nothing): set augment = 'default'")
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    bn_recalibrate: int = 0  # after training, BatchNorm statistics from this many plain train images (0: off)
+    checkpoint_every: int = 1000  # steps
+    log_every: int = 20  # steps
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        one_of("run.precision", self.precision, PRECISIONS)
+        at_least("run.bn_recalibrate", self.bn_recalibrate, 0, why="images; 0 turns it off")
+        at_least("run.checkpoint_every", self.checkpoint_every, 1)
+        at_least("run.log_every", self.log_every, 1)
+
+
+GROUPS = {"model": ModelConfig, "objective": ObjectiveConfig, "optim": OptimConfig, "data": DataConfig,
+          "run": RunConfig}
+GROUP_OF = {f.name: group for group, cls in GROUPS.items() for f in dataclasses.fields(cls)}  # key -> group
+
+# The one preset table: what each preset changes from the defaults, per data kind where they differ.
+PRESETS: dict[str, dict[str, dict]] = {
+    # The reference's settings (the defaults): CIFAR-10 batch 64 for 50 epochs, Tiny ImageNet batch 100 for 100.
+    "seed": {
+        "*": {},
+        "tiny-imagenet": {"batch_size": 100, "epochs": 100},
+    },
+    # Better features for the same compute (docs/better.md): two augmented views scored against
+    # each other with InfoNCE over every pair of the batch, through dot-product critics, by an
+    # encoder half as wide, BatchNorm statistics re-estimated on plain images at the end.
+    "recommended": {
+        "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
+              "channels": 128, "bn_recalibrate": 10240},
+        "tiny-imagenet": {"batch_size": 100, "epochs": 100},
+    },
+}
+DEFAULT_PRESET = "recommended"
+
+
+def preset_values(preset: str, data_kind: str = "*") -> dict:
+    """The flat settings a preset sets for a data kind."""
+    one_of("preset", preset, PRESETS)
+    table = PRESETS[preset]
+    return {**table["*"], **table.get(data_kind, {})}
+
+
+def flatten(values: dict) -> dict:
+    """Flat keys from flat, dotted ("optim.lr") or nested ({"optim": {"lr": ...}}) ones, dashes
+    read as underscores. A key in the wrong group, or in none, is an error naming the valid keys."""
+    flat = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        group, _, name = key.rpartition(".")
+        if not group and key in GROUPS and isinstance(value, dict):
+            for k, v in value.items():
+                flat.update(flatten({f"{key}.{k}": v}))
+            continue
+        if name in LEGACY_OBJECTIVE_KEYS and name not in GROUP_OF:
+            continue  # written by older versions inside the model group; read by legacy_objective
+        if name == "preset" and not group:
+            flat[name] = value
+            continue
+        if name in GROUP_OF and group and GROUP_OF[name] != group:
+            raise InfomaxError(f"unknown setting '{key}': {name} belongs to {GROUP_OF[name]} ({GROUP_OF[name]}.{name})")
+        if name not in GROUP_OF:
+            valid = ", ".join(sorted(f"{g}.{k}" for k, g in GROUP_OF.items()))
+            raise InfomaxError(f"unknown setting '{key}'; valid settings: preset, {valid}")
+        flat[name] = value
+    return flat
+
+
+@dataclass
+class Config:
+    """A whole run's settings. Groups not given are filled from the preset (and `data_kind`'s
+    entry of it), so Config(preset="recommended") is the recommended run."""
+
+    preset: str = DEFAULT_PRESET
+    model: ModelConfig = field(default=None)  # type: ignore[assignment]
+    objective: ObjectiveConfig = field(default=None)  # type: ignore[assignment]
+    optim: OptimConfig = field(default=None)  # type: ignore[assignment]
+    data: DataConfig = field(default=None)  # type: ignore[assignment]
+    run: RunConfig = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        values = preset_values(self.preset)
+        for group, cls in GROUPS.items():
+            if getattr(self, group) is None:
+                setattr(self, group, cls(**{k: v for k, v in values.items() if GROUP_OF[k] == group}))
+        self.validate()
+
+    def validate(self) -> Config:
+        one_of("preset", self.preset, PRESETS)
+        for group in GROUPS:
+            getattr(self, group).validate()
+        require(not self.objective.multiscale or self.model.encoder == "cnn",
+                f"objective.multiscale scores the map one block before C, which only model.encoder = 'cnn' "
+                f"returns (got {self.model.encoder!r}); set multiscale = false or encoder = 'cnn'")
+        return self
+
+    @classmethod
+    def build(cls, preset: str | None = None, data_kind: str = "*", **settings) -> Config:
+        """defaults < preset (for the data kind) < settings (flat, dotted or nested keys)."""
+        flat = flatten(settings)
+        preset = preset or flat.pop("preset", None) or DEFAULT_PRESET
+        flat.pop("preset", None)
+        merged = {**preset_values(preset, data_kind), **flat}
+        groups = {g: cls_(**{k: v for k, v in merged.items() if GROUP_OF[k] == g}) for g, cls_ in GROUPS.items()}
+        return cls(preset=preset, **groups)
+
+    def replace(self, **settings) -> Config:
+        """A copy with some settings changed (flat, dotted or nested keys), validated."""
+        flat = flatten(settings)
+        return Config.build(flat.pop("preset", self.preset), **{**self.to_flat(), **flat})
+
+    def to_flat(self) -> dict:
+        return {k: v for g in GROUPS for k, v in dataclasses.asdict(getattr(self, g)).items()}
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, **{g: dataclasses.asdict(getattr(self, g)) for g in GROUPS}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """From to_dict's output, or an older version's flat settings."""
+        values = {k: v for k, v in values.items() if k != "data" or isinstance(v, dict)}  # old: the data spec
+        flat = flatten(values)
+        return cls.build(flat.pop("preset", "seed"), **flat)
+
+
+def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict | None = None) -> Config:
+    """defaults < preset < file < flags (flags that are None are not set)."""
+    file_values = flatten(dict(file_values or {}))
+    flag_values = flatten({k: v for k, v in (flag_values or {}).items() if v is not None})
+    merged = {**file_values, **flag_values}
+    return Config.build(merged.pop("preset", None), data_kind, **merged)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The settings in a TOML or YAML file: flat keys, dotted keys or one table per group."""
+    p = Path(path)
+    if not p.is_file():
+        raise InfomaxError(f"config file {p} does not exist")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover
+                import tomli as tomllib
+            values = tomllib.loads(text)
+        elif p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            raise InfomaxError(f"config file {p} must end in .toml, .yaml or .yml")
+    except InfomaxError:
+        raise
+    except Exception as exc:
+        raise InfomaxError(f"config file {p} could not be parsed: {exc}") from exc
+    if not isinstance(values, dict):
+        raise InfomaxError(f"config file {p} must hold a mapping of settings")
+    try:
+        return flatten(values)
+    except InfomaxError as exc:
+        raise InfomaxError(f"config file {p}: {exc}") from exc
