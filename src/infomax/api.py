@@ -118,13 +118,16 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
     data: anything load_data takes (or a Dataset). preset: "recommended" (default) or "seed" (the
     reference). minutes / steps / epochs: the run's length (time budget, optimizer steps, passes).
     out: the run folder (config, checkpoints, logs); a new temporary folder when None.
-    encoder: your own nn.Module mapping images N×C×H×W to a local feature map N×C'×h×w (or to a
-    (map, pooled vector) pair): it gets μ and log σ² heads and trains with the DIM objective.
+    encoder: a name from the registry ("cnn", "resnet18"), or your own nn.Module mapping images
+    N×C×H×W to a local feature map N×C'×h×w (or to a (map, pooled vector) pair): it gets μ and
+    log σ² heads and trains with the DIM objective.
     settings: any other setting by name (lr=5e-4, critic="dot", objective={"beta": 2.0}, ...; see
     infomax.config). Returns a Run; run.model.embed(images) gives features.
     """
     from infomax.train.loop import train
 
+    if isinstance(encoder, str):
+        settings, encoder = {**settings, "encoder": encoder}, None
     dataset = data if isinstance(data, Dataset) else load_data(data, progress=progress)
     length = {"time_budget": minutes, "max_steps": steps, "epochs": epochs}
     if minutes is not None and epochs is None:
