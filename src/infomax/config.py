@@ -126,6 +126,9 @@ def flatten(values: dict) -> dict:
     for key, value in values.items():
         key = key.replace("-", "_")
         group, _, name = key.rpartition(".")
+        if key == "data" and isinstance(value, str):
+            raise InfomaxError(f"data = {value!r}: the data set is not a setting; pass it with --data "
+                               "(infomax.load_data in Python)")
         if not group and key in GROUPS and isinstance(value, dict):
             for k, v in value.items():
                 flat.update(flatten({f"{key}.{k}": v}))

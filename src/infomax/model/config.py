@@ -53,7 +53,7 @@ class ModelConfig:
     image_size: int = 32  # from the data
     in_channels: int = 3  # from the data
     z_dim: int = 256
-    channels: int = 256  # cnn: width of C and the head (earlier blocks halve it); resnet18: first stage's width
+    channels: int = 256  # cnn: width of C and the head (earlier blocks halve it); resnet18 has its own (64 to 512)
     head_convs: int = 2  # cnn: 3×3 convolutions after C, before the global max-pool
     attention: bool = False  # cnn: a self-attention block on the map one block before C (8×8 for 4×4)
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch's defaults)

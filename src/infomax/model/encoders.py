@@ -65,7 +65,7 @@ class GaussianEncoder(nn.Module):
 def resnet18(cfg: ModelConfig) -> GaussianEncoder:
     from infomax.model.resnet import ResNet18
 
-    backbone = ResNet18(cfg.in_channels, image_size=cfg.image_size, width=cfg.channels)
+    backbone = ResNet18(cfg.in_channels, image_size=cfg.image_size)  # the standard widths 64-128-256-512
     return GaussianEncoder(backbone, cfg.z_dim, image_size=cfg.image_size, in_channels=cfg.in_channels)
 
 
