@@ -8,7 +8,8 @@ surrogate on the outputs, mean(local²) + mean(pooled²), so that only the encod
 The two encoders are timed in alternating rounds (each round `--steps` steps, after two
 warm-up steps) so that a machine whose speed drifts affects both alike; the figures are
 medians over `--repeats` rounds, with the best and worst round, and the load average before
-and after (on a shared machine the best round is the nearer to the encoder's own speed).
+and after (on a shared machine the best round is the nearer to the encoder's own speed),
+and images per CPU-second the process used (its work, without the wait for a free core).
 The seed CNN's bf16 step uses the compiled BatchNorm → max-pool → LeakyReLU kernels unless
 INFOMAX_COMPILE=0 (their first build falls in the warm-up).
 
@@ -71,19 +72,20 @@ def flops_per_image(model: nn.Module, x: Tensor) -> tuple[float, float]:
     return fwd / len(x), counter.get_total_flops() / len(x)
 
 
-def alternating_rates(steps: dict, rounds: int, steps_per_round: int, batch: int) -> dict[str, list[float]]:
-    """images/s of each round of each named step function, timed in alternating rounds after
-    two warm-up steps of each."""
+def alternating_rates(steps: dict, rounds: int, steps_per_round: int, batch: int) -> dict[str, list[tuple[float, float]]]:
+    """(images/s, images per CPU-second of this process) of each round of each named step
+    function, timed in alternating rounds after two warm-up steps of each."""
     for step in steps.values():
         step()
         step()
-    rates: dict[str, list[float]] = {k: [] for k in steps}
+    rates: dict[str, list[tuple[float, float]]] = {k: [] for k in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(steps_per_round):
                 step()
-            rates[name].append(batch * steps_per_round / (time.perf_counter() - t0))
+            images = batch * steps_per_round
+            rates[name].append((images / (time.perf_counter() - t0), images / (time.process_time() - c0)))
     return rates
 
 
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         steps = {name: make_step(m.to(memory_format=torch.channels_last), x, bf16) for name, m in models.items()}
         t0 = time.perf_counter()
         rates = alternating_rates(steps, args.repeats, args.steps, args.batch)
-        (a, ra), (b, rb) = rates.items()
+        (a, both_a), (b, both_b) = rates.items()
+        ra, rb = [r for r, _ in both_a], [r for r, _ in both_b]
         ratio = statistics.median(u / v for u, v in zip(ra, rb))
         note = f", seed CNN with compiled kernels {'on' if compiled and bf16 else 'off'}"
         print(f"train step {precision} batch {args.batch}: {a} median {statistics.median(ra):.0f} images/s "
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(best {max(rb):.0f}, worst {min(rb):.0f}); {a} {ratio:.1f}× as fast in the median pair of "
               f"neighbouring rounds, {max(ra) / max(rb):.1f}× best to best{note}; "
               f"{time.perf_counter() - t0:.0f} s incl. warm-up")
+        ca, cb = (statistics.median(c for _, c in both) for both in (both_a, both_b))
+        print(f"    per CPU-second of this process (all its threads): {a} {ca:.0f} images, {b} {cb:.0f}; "
+              f"{a} {ca / cb:.1f}× (with --threads 1 other load changes this ratio far less than the wall-clock one)")
     print(f"load average at the end: {load_average()} (on {os.cpu_count()} cores; above that, rounds wait for the CPU)")
     return 0
 
