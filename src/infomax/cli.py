@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "infomax.data.cli",
     "infomax.train.cli",
     "infomax.embed.cli",
+    "infomax.export_cli",
     "infomax.eval.cli",
     "infomax.index.cli",
     "infomax.serve.cli",

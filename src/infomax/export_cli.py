@@ -1,0 +1,59 @@
+"""`infomax export`: a trained encoder as an ONNX file (uint8 images -> μ), checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("export", help="write the encoder (images -> μ) as an ONNX file",
+                              description="Writes OUT.onnx (uint8 N×C×H×W images in, float32 N×z_dim μ out, "
+                                          "the pixel normalization inside) and OUT.json (how to feed it). "
+                                          "With onnxruntime installed it runs the file on a few images of the "
+                                          "data set and prints the largest difference from PyTorch.")
+    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a step folder")
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+    p.add_argument("--static-batch", action="store_true", help="fix the batch at 1 instead of any N")
+    p.add_argument("--check", type=int, default=8, metavar="N", help="images to compare with PyTorch (0: none)")
+    p.add_argument("--data", help="data spec to take them from (default: the one the checkpoint was trained on)")
+    p.set_defaults(func=run)
+    return p
+
+
+def check_images(embedder, spec: str, n: int):
+    """The first n images of the spec's held-out split (else its first) -> (uint8 N×C×H×W, where)."""
+    from infomax.data import load
+
+    dataset = load(spec, progress=False)
+    name = dataset.heldout_split or next(iter(dataset.splits))
+    images = dataset.splits[name].images[:n]
+    embedder.check_images(images, where=f"images of {spec}")
+    return images, f"{len(images)} images of {spec} ({name})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from infomax.embed.embedder import Embedder
+    from infomax.errors import InfomaxError
+    from infomax.export import DEFAULT_OPSET, INSTALL, export_onnx, has_onnxruntime
+
+    if args.check < 0:
+        raise InfomaxError(f"--check {args.check}: give a number of images, 0 or more")
+    embedder = Embedder.from_checkpoint(args.checkpoint, device="cpu")
+    images, where = None, ""
+    if args.check and not has_onnxruntime():
+        print(f"onnxruntime is not installed: the file is not checked ({INSTALL})")
+    elif args.check:
+        try:
+            images, where = check_images(embedder, args.data or embedder.config["data"]["spec"], args.check)
+        except InfomaxError as exc:  # the file is still worth writing
+            print(f"not checked: {exc}; pass --data SPEC to check on other images")
+    info = export_onnx(embedder, args.onnx, opset=args.opset or DEFAULT_OPSET, dynamic_batch=not args.static_batch,
+                       check_images=images, source=str(Path(args.checkpoint).resolve()))
+    shape = "×".join(str(d) for d in info["input"]["shape"])
+    print(f"wrote {args.onnx} (opset {info['opset']}): {info['input']['name']} uint8 {shape} -> "
+          f"{info['output']['name']} float32 {info['output']['shape'][0]}×{info['z_dim']}")
+    if "check" in info:
+        print(f"onnxruntime vs PyTorch on {where}: max abs difference {info['check']['max_abs_diff']:.3g}")
+    return 0
