@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from infomax.checkpoint import load_checkpoint
 from infomax.data.dataset import NORMALIZATIONS
 from infomax.device import autocast, pick_device
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
-from infomax.train.checkpoint import load_checkpoint
 
 FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
 

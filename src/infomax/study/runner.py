@@ -15,7 +15,7 @@ from pathlib import Path
 
 from infomax.cli import build_parser
 from infomax.errors import InfomaxError, TrainingDiverged
-from infomax.train.checkpoint import atomic_write_text
+from infomax.checkpoint import atomic_write_text
 
 # (eval.json key, column title), all on the μ features ("y")
 COLUMNS = [

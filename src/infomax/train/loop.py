@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from infomax.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
@@ -21,7 +22,6 @@ from infomax.model.dim import DIM
 from infomax.objective.terms import dim_terms
 from infomax.train.augment import parse_augment
 from infomax.train.batches import BatchSource, epoch_order
-from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.train.config import TrainConfig, to_dict
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm

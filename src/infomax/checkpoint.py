@@ -9,6 +9,9 @@ RUN_DIR/checkpoints/
 
 A checkpoint is written into a temporary folder and renamed into place, then `latest.json` is
 swapped; a crash at any moment leaves the last complete checkpoint in force.
+
+Training writes checkpoints; `embed`, `eval`, `serve` and resuming read them (this module needs
+only torch and safetensors, so reading one never imports the trainer).
 """
 
 from __future__ import annotations
