@@ -3,11 +3,11 @@ coloured by class when labels are known, optionally with thumbnails of some imag
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
 
 METHODS = ("auto", "umap", "tsne")
@@ -19,13 +19,10 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 

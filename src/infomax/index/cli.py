@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
 
 
@@ -86,7 +87,7 @@ def run_search(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            Path(args.json).write_text(text + "\n")
+            atomic_write(args.json, text + "\n")
             print(f"search: wrote {args.json}")
     else:
         print(search.format_text(found))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from infomax.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
+from infomax.atomic import atomic_write as atomic_write_text
+from infomax.checkpoint import config_difference, load_checkpoint, save_checkpoint
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
