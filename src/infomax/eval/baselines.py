@@ -17,14 +17,17 @@ BASELINES = ("pixels", "pca", "random")
 
 def pixel_features(images: np.ndarray, normalization: str = "center", chunk: int = 8192) -> np.ndarray:
     """float32 N×(C·H·W): uint8 images N×C×H×W as x * scale + offset of the named normalization."""
-    from infomax.data.dataset import NORMALIZATIONS
+    import torch
 
-    scale, offset = NORMALIZATIONS.get(normalization, NORMALIZATIONS["center"])
+    from infomax.data.dataset import NORMALIZATIONS
+    from infomax.data.pixels import normalize_pixels
+
+    name = normalization if normalization in NORMALIZATIONS else "center"
     n = len(images)
     out = np.empty((n, int(np.prod(images.shape[1:]))), dtype=np.float32)
     for start in range(0, n, chunk):
-        block = np.asarray(images[start : start + chunk], dtype=np.float32).reshape(-1, out.shape[1])
-        out[start : start + chunk] = block * np.float32(scale) + np.float32(offset)
+        block = torch.from_numpy(np.array(images[start : start + chunk], dtype=np.uint8))  # a writable copy
+        out[start : start + chunk] = normalize_pixels(block, name).reshape(-1, out.shape[1]).numpy()
     return out
 
 
