@@ -12,12 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
+from infomax.extras import PARQUET, require_all
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 VECTORS = "embeddings.npy"
 METADATA = "metadata.parquet"
@@ -69,6 +73,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def save_embeddings(out_dir: str | Path, emb: Embeddings) -> Path:
     """Write the folder; each file is written to a temp name and renamed into place."""
+    require_all(PARQUET, "eval", f"writing {METADATA}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_consistent(emb, out)
@@ -83,6 +88,9 @@ def save_embeddings(out_dir: str | Path, emb: Embeddings) -> Path:
 
 def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
     """Read and check an embeddings folder written by `infomax embed`."""
+    require_all(PARQUET, "eval", f"reading {METADATA}")
+    import pandas as pd
+
     d = Path(emb_dir)
     if not (d / VECTORS).is_file():
         raise InfomaxError(f"{d} holds no {VECTORS}; create it with `infomax embed --out {d}`")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from infomax.errors import InfomaxError
+from infomax.extras import require
 
 BASELINES = ("pixels", "pca", "random")
 
@@ -33,7 +34,7 @@ def pixel_features(images: np.ndarray, normalization: str = "center", chunk: int
 
 def pca_features(pixels: np.ndarray, fit_rows: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     """float32 N×dim: PCA fitted on pixels[fit_rows] (randomized SVD, fixed seed), applied to all rows."""
-    from sklearn.decomposition import PCA
+    PCA = require("sklearn.decomposition", "eval", "the PCA baseline").PCA
 
     dim = int(min(dim, len(fit_rows), pixels.shape[1]))
     pca = PCA(n_components=dim, svd_solver="randomized", random_state=seed)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
+from infomax.extras import INDEX, require_all
 
 
 def add_parser(subparsers) -> None:
@@ -42,6 +43,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    require_all(INDEX, "index", "infomax index")
     from infomax.embed.files import load_embeddings
     from infomax.index.store import build_gallery
 
@@ -55,6 +57,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    require_all(INDEX, "index", "infomax search")
     from infomax.index import search
     from infomax.index.store import GalleryIndex
 
