@@ -139,7 +139,7 @@ def reference_run(args, dataset, out: Path) -> dict:
     """The Keras worker on the data set, its μ as an embeddings folder, scored by `infomax eval`."""
     import pandas as pd
 
-    from infomax.data.dataset import NORMALIZATIONS
+    from infomax.data.dataset import pixel_scale
     from infomax.embed.files import Embeddings, save_embeddings
     from infomax.embed.run import split_metadata
     from infomax.study.runner import run_command
@@ -149,7 +149,7 @@ def reference_run(args, dataset, out: Path) -> dict:
     test = dataset.heldout_split
     np.savez(work / "data.npz", **{name: dataset.split(split).images.transpose(0, 2, 3, 1)
                                    for name, split in (("train", dataset.train_split), ("test", test))})
-    scale, offset = NORMALIZATIONS[dataset.normalization]
+    scale, offset = pixel_scale(dataset.normalization)
     subprocess.run([args.keras_python, __file__, "--worker", str(work), "--epochs", str(args.epochs),
                     "--seed", str(args.seed), "--scale", repr(scale), "--offset", repr(offset)], check=True)
     (work / "data.npz").unlink()

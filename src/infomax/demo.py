@@ -48,6 +48,9 @@ def _stage(name: str, argv: list[str]) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.extras import EVAL, require_all
+
+    require_all(EVAL, "eval", "infomax demo (it evaluates and draws what it trained)")
     data = args.data or default_data()
     out = Path(args.out)
     run_dir, emb_dir = out / "run", out / "embeddings"

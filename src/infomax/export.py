@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infomax import extras
+from infomax.atomic import atomic_write
+from infomax.data.dataset import pixel_scale
 from infomax.errors import InfomaxError
 
 INPUT, OUTPUT = "images", "mu"
@@ -32,10 +35,7 @@ INSTALL = "pip install 'infomax[export]'"
 
 def require(module: str, what: str):
     """Import an `export` extra's package or say how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise InfomaxError(f"{what} needs the '{module}' package of the 'export' extra: {INSTALL}") from exc
+    return extras.require(module, "export", what)
 
 
 def has_onnxruntime() -> bool:
@@ -67,18 +67,6 @@ def _embedder(source):
 
         return Embedder.from_checkpoint(source, device="cpu"), str(Path(source).resolve())
     return source, None
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _to_onnx(module: torch.nn.Module, example: torch.Tensor, opset: int, dynamic_batch: bool):
@@ -119,19 +107,20 @@ def export_onnx(embedder_or_checkpoint, path: str | Path, *, opset: int = DEFAUL
     embedder, checkpoint = _embedder(embedder_or_checkpoint)
     c, s = embedder.in_channels, embedder.image_size
     encoder = copy.deepcopy(embedder.encoder).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
-    module = ImagesToMu(encoder, embedder.scale, embedder.offset).eval()
+    scale, offset = pixel_scale(embedder.normalization)
+    module = ImagesToMu(encoder, scale, offset).eval()
     example = torch.zeros((2 if dynamic_batch else 1, c, s, s), dtype=torch.uint8)  # N×C×H×W; 2 keeps N symbolic
     proto = _to_onnx(module, example, opset, dynamic_batch)
     onnx.checker.check_model(proto)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, proto.SerializeToString())
+    atomic_write(path, proto.SerializeToString())
     batch = "N" if dynamic_batch else 1
     info = {
         "path": str(path.resolve()),
         "input": {"name": INPUT, "shape": [batch, c, s, s], "dtype": "uint8", "layout": "NCHW",
                   "mode": "L" if c == 1 else "RGB"},
         "output": {"name": OUTPUT, "shape": [batch, embedder.z_dim], "dtype": "float32"},
-        "normalization": {"scale": float(embedder.scale), "offset": float(embedder.offset),
+        "normalization": {"name": embedder.normalization, "scale": float(scale), "offset": float(offset),
                           "applied": "inside the graph: x.float() * scale + offset"},
         "z_dim": embedder.z_dim,
         "opset": next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
@@ -141,7 +130,7 @@ def export_onnx(embedder_or_checkpoint, path: str | Path, *, opset: int = DEFAUL
     if check_images is not None and has_onnxruntime():
         info["check"] = {"images": len(check_images),
                          "max_abs_diff": max_abs_difference(path, embedder, check_images)}
-    _atomic_write_bytes(path.with_suffix(".json"), (json.dumps(info, indent=2) + "\n").encode())
+    atomic_write(path.with_suffix(".json"), (json.dumps(info, indent=2) + "\n").encode())
     return info
 
 

@@ -202,7 +202,7 @@ def test_without_a_compiler_the_eager_ops_run_and_a_warning_says_so(monkeypatch)
 def test_bf16_training_with_the_kernels_resumes_exactly(tmp_path, monkeypatch):
     # 8 steps straight == 4 steps, stop, resume, 4 steps, with the kernels in both (they run the
     # same reductions in the same order every time), and the loss falls
-    from infomax.train.checkpoint import load_checkpoint
+    from infomax.checkpoint import load_checkpoint
     from infomax.train.config import resolve
     from infomax.train.loop import train
     from tests.datasets import small_digits

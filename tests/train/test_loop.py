@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infomax.errors import InfomaxError, TrainingDiverged
-from infomax.train.checkpoint import load_checkpoint
+from infomax.checkpoint import load_checkpoint
 from infomax.train.config import resolve
 from infomax.train.loop import train
 

@@ -58,7 +58,7 @@ def test_several_batches_average_the_per_batch_statistics():
 
 def test_training_ends_with_recalibrated_statistics(tmp_path):
     from infomax.model.dim import DIM
-    from infomax.train.checkpoint import load_checkpoint
+    from infomax.checkpoint import load_checkpoint
     from infomax.train.config import resolve
     from infomax.train.loop import train
     from tests.datasets import small_digits

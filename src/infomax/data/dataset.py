@@ -13,6 +13,16 @@ NORMALIZATIONS = {
 }
 
 
+def pixel_scale(normalization: str) -> tuple[float, float]:
+    """(scale, offset) of a named normalization; `infomax.data.pixels.normalize_pixels` applies it."""
+    if normalization not in NORMALIZATIONS:
+        from infomax.errors import InfomaxError
+
+        raise InfomaxError(f"unknown pixel normalization '{normalization}'; use one of {', '.join(NORMALIZATIONS)} "
+                           "(the data spec's norm= option)")
+    return NORMALIZATIONS[normalization]
+
+
 @dataclass
 class Split:
     """One split of a data set. Row i of every field describes image i."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
 
 BLOCK = 1 << 20
@@ -74,9 +74,9 @@ def fetch(remote: Remote, folder: str | Path, *, progress: bool = True) -> Path:
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{remote.filename}.part-{os.getpid()}"
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
+
+    def download(partial: Path) -> None:  # into a temp file; atomic_write renames it once verified
+        digest = hashlib.md5(usedforsecurity=False)
         with urlopen(remote.url, timeout=TIMEOUT_S) as response, open(partial, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
             from tqdm import tqdm
@@ -101,13 +101,13 @@ def fetch(remote: Remote, folder: str | Path, *, progress: bool = True) -> Path:
                 f"the download of {remote.url} is damaged: md5 {got}, expected {remote.md5}; "
                 f"run the command again, or download the file by hand and give its path"
             )
-        os.replace(partial, target)
+
+    try:
+        atomic_write(target, download)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise InfomaxError(
             f"could not download {remote.url} ({reason}); check the network connection, "
             f"or download it by hand and give its path"
         ) from None
-    finally:
-        partial.unlink(missing_ok=True)
     return target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from infomax.data.dataset import NORMALIZATIONS, Dataset
+from infomax.data.dataset import Dataset, pixel_scale
 
 CHUNK = 4096  # images per step when counting pixel values
 MAX_CLASS_NAMES = 20
@@ -29,7 +29,7 @@ def pixel_stats(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 def describe(dataset: Dataset, seconds: float) -> str:
     """A readable report of `dataset`, loaded in `seconds`."""
     mean, std = pixel_stats(dataset)
-    scale, offset = NORMALIZATIONS[dataset.normalization]
+    scale, offset = pixel_scale(dataset.normalization)  # the affine map normalize_pixels applies
     c, h, w = dataset.image_shape
     splits = ", ".join(
         f"{name} {len(split):,}{'' if split.labels is not None else ' (unlabelled)'}"

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from infomax.embed.embedder import Embedder
     from infomax.embed.run import embed_dataset
     from infomax.embed.files import save_embeddings
+    from infomax.extras import PARQUET, require_all
 
+    require_all(PARQUET, "eval", "infomax embed (it writes metadata.parquet)")  # before the slow part
     embedder = Embedder.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
     spec = args.data or embedder.config["data"]["spec"]
     dataset = load(spec)

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from infomax.data.dataset import NORMALIZATIONS
+from infomax.checkpoint import load_checkpoint
+from infomax.data.dataset import pixel_scale
+from infomax.data.pixels import normalize_pixels
 from infomax.device import autocast, pick_device
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder
 from infomax.model.encoders import as_encoder, build_encoder
-from infomax.train.checkpoint import load_checkpoint
 
 FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
 
@@ -62,7 +63,7 @@ class Embedder:
         encoder = fold_batchnorm(encoder).to(device)
         self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
         self.normalization = config["data"]["normalization"]
-        self.scale, self.offset = NORMALIZATIONS[self.normalization]
+        pixel_scale(self.normalization)  # a damaged config fails here, not at the first batch
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32",
@@ -123,7 +124,7 @@ class Embedder:
 
         for start in tqdm(range(0, n, batch_size), disable=not progress, unit="batch", desc="embed"):
             chunk = torch.from_numpy(np.array(images[start : start + batch_size]))  # a writable copy
-            x = chunk.to(self.device).float().mul_(self.scale).add_(self.offset)
+            x = normalize_pixels(chunk.to(self.device), self.normalization)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):

@@ -10,14 +10,18 @@ EMB_DIR/
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
+from infomax.extras import PARQUET, require_all
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 VECTORS = "embeddings.npy"
 METADATA = "metadata.parquet"
@@ -62,16 +66,6 @@ class Embeddings:
         return self.extra[name]
 
 
-def _atomic_save(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a bare temp name
         np.save(f, array)
@@ -79,20 +73,24 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def save_embeddings(out_dir: str | Path, emb: Embeddings) -> Path:
     """Write the folder; each file is written to a temp name and renamed into place."""
+    require_all(PARQUET, "eval", f"writing {METADATA}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_consistent(emb, out)
     for name, array in emb.extra.items():
-        _atomic_save(out / f"{name}.npy", lambda p, a=array: _save_npy(p, a))
-    _atomic_save(out / METADATA, lambda p: emb.metadata.to_parquet(p, index=False))
-    _atomic_save(out / INFO, lambda p: p.write_text(json.dumps(emb.info, indent=2)))
+        atomic_write(out / f"{name}.npy", lambda p, a=array: _save_npy(p, a))
+    atomic_write(out / METADATA, lambda p: emb.metadata.to_parquet(p, index=False))
+    atomic_write(out / INFO, json.dumps(emb.info, indent=2))
     # The vectors go last: their presence marks a complete folder.
-    _atomic_save(out / VECTORS, lambda p: _save_npy(p, np.asarray(emb.vectors, dtype=np.float32)))
+    atomic_write(out / VECTORS, lambda p: _save_npy(p, np.asarray(emb.vectors, dtype=np.float32)))
     return out
 
 
 def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
     """Read and check an embeddings folder written by `infomax embed`."""
+    require_all(PARQUET, "eval", f"reading {METADATA}")
+    import pandas as pd
+
     d = Path(emb_dir)
     if not (d / VECTORS).is_file():
         raise InfomaxError(f"{d} holds no {VECTORS}; create it with `infomax embed --out {d}`")

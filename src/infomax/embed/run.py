@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from infomax.data.dataset import Dataset, Split
 from infomax.embed.embedder import Embedder
 from infomax.embed.files import Embeddings
+from infomax.extras import require
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 def split_metadata(name: str, split: Split, class_names: list[str] | None) -> pd.DataFrame:
     """The metadata rows of one split: id, split, label (nullable), label_name ("" when unknown)."""
+    pd = require("pandas", "eval", "the embeddings' metadata table")
     n = len(split)
     if split.labels is not None:
         labels = pd.array(np.asarray(split.labels, dtype=np.int64), dtype="Int64")
@@ -23,6 +29,7 @@ def split_metadata(name: str, split: Split, class_names: list[str] | None) -> pd
 
 def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint: str, features=("y",),
                   batch_size: int | None = None, progress: bool = False) -> Embeddings:
+    pd = require("pandas", "eval", "the embeddings' metadata table")
     parts: dict[str, list[np.ndarray]] = {f: [] for f in features}
     frames, ranges, start = [], {}, 0
     for name, split in dataset.splits.items():

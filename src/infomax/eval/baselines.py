@@ -11,26 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from infomax.errors import InfomaxError
+from infomax.extras import require
 
 BASELINES = ("pixels", "pca", "random")
 
 
 def pixel_features(images: np.ndarray, normalization: str = "center", chunk: int = 8192) -> np.ndarray:
     """float32 N×(C·H·W): uint8 images N×C×H×W as x * scale + offset of the named normalization."""
-    from infomax.data.dataset import NORMALIZATIONS
+    import torch
 
-    scale, offset = NORMALIZATIONS.get(normalization, NORMALIZATIONS["center"])
+    from infomax.data.dataset import NORMALIZATIONS
+    from infomax.data.pixels import normalize_pixels
+
+    name = normalization if normalization in NORMALIZATIONS else "center"
     n = len(images)
     out = np.empty((n, int(np.prod(images.shape[1:]))), dtype=np.float32)
     for start in range(0, n, chunk):
-        block = np.asarray(images[start : start + chunk], dtype=np.float32).reshape(-1, out.shape[1])
-        out[start : start + chunk] = block * np.float32(scale) + np.float32(offset)
+        block = torch.from_numpy(np.array(images[start : start + chunk], dtype=np.uint8))  # a writable copy
+        out[start : start + chunk] = normalize_pixels(block, name).reshape(-1, out.shape[1]).numpy()
     return out
 
 
 def pca_features(pixels: np.ndarray, fit_rows: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     """float32 N×dim: PCA fitted on pixels[fit_rows] (randomized SVD, fixed seed), applied to all rows."""
-    from sklearn.decomposition import PCA
+    PCA = require("sklearn.decomposition", "eval", "the PCA baseline").PCA
 
     dim = int(min(dim, len(fit_rows), pixels.shape[1]))
     pca = PCA(n_components=dim, svd_solver="randomized", random_state=seed)

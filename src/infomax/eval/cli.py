@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from infomax.errors import InfomaxError
+from infomax.extras import EVAL, PARQUET, require_all
 
 
 def add_parser(subparsers) -> None:
@@ -75,6 +76,7 @@ def class_names(emb) -> list[str] | None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    require_all(EVAL, "eval", "infomax eval")
     import numpy as np
 
     from infomax.embed.files import load_embeddings
@@ -136,6 +138,7 @@ def _query_rows_by_id(emb, ids: list[str]):
 
 
 def run_grid(args: argparse.Namespace) -> int:
+    require_all(PARQUET, "eval", "infomax grid")
     import numpy as np
 
     from infomax.embed.files import load_embeddings
@@ -191,6 +194,7 @@ def run_grid(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
+    require_all(EVAL, "eval", "infomax plot")
     import numpy as np
 
     from infomax.embed.files import load_embeddings

@@ -7,12 +7,12 @@ the query's class and a red one when not, and the row shows the query's class na
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from infomax.atomic import atomic_write
 from infomax.eval.knn import topk_neighbours
 from infomax.eval.plot import rgb
 
@@ -124,10 +124,4 @@ def save_png(image, path: str | Path) -> Path:
     """Write a PIL image as PNG atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))

@@ -3,29 +3,27 @@ coloured by class when labels are known, optionally with thumbnails of some imag
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
+from infomax.extras import require
 
 METHODS = ("auto", "umap", "tsne")
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     """Save a matplotlib figure as PNG atomically (temp file + rename) and close it."""
-    import matplotlib.pyplot as plt
+    plt = require("matplotlib.pyplot", "eval", "drawing figures")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -57,7 +55,7 @@ def layout_2d(vectors: np.ndarray, method: str = "auto", seed: int = 0) -> tuple
         else:
             reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(x) - 1))
             return reducer.fit_transform(x).astype(np.float32), "umap", None
-    from sklearn.manifold import TSNE
+    TSNE = require("sklearn.manifold", "eval", "a t-SNE map").TSNE
 
     perplexity = float(min(30, (len(x) - 1) / 3))
     method = "exact" if len(x) <= 500 else "barnes_hut"  # Barnes-Hut is very slow on a few hundred points
@@ -73,7 +71,7 @@ def rgb(image: np.ndarray) -> np.ndarray:
 
 def class_colours(labels: np.ndarray, num_classes: int):
     """One RGBA colour per point from its class (tab10 / tab20 / a continuous map for many classes)."""
-    import matplotlib
+    matplotlib = require("matplotlib", "eval", "drawing the embedding map")
 
     name = "tab10" if num_classes <= 10 else "tab20" if num_classes <= 20 else "turbo"
     cmap = matplotlib.colormaps[name]
@@ -94,10 +92,8 @@ def draw_map(
 
     thumbnails: (positions into points, uint8 images T×C×H×W) drawn at those points.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require("matplotlib", "eval", "drawing the embedding map").use("Agg")
+    plt = require("matplotlib.pyplot", "eval", "drawing the embedding map")
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
     fig, ax = plt.subplots(figsize=(10, 10))

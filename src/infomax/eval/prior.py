@@ -54,10 +54,10 @@ def prior_lines(stats: dict) -> list[str]:
 
 def plot_prior(mu: np.ndarray, stats: dict, path: str | Path, max_values: int = 2_000_000, seed: int = 0) -> Path:
     """Histogram of all μ values against the N(0, 1) density, and the per-dim means and stds."""
-    import matplotlib
+    from infomax.extras import require
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require("matplotlib", "eval", "the prior plot").use("Agg")
+    plt = require("matplotlib.pyplot", "eval", "the prior plot")
 
     from infomax.eval.plot import save_figure
 

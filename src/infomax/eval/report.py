@@ -7,13 +7,13 @@ to score the frozen features, never to train them.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from infomax.atomic import atomic_write
 from infomax.eval.knn import knn_accuracies, topk_neighbours
 from infomax.eval.prior import prior_lines
 from infomax.eval.probe import BATCH_SIZE, DROPOUT, HIDDEN, LINEAR_EPOCHS, MIN_STEPS, MLP_EPOCHS, probe_accuracy
@@ -149,9 +149,5 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, text in (("eval.json", json.dumps(report, indent=2)), ("eval.md", markdown(report))):
-        path = out / name
-        tmp = path.with_name(f".{name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(atomic_write(out / name, text))
     return paths[0], paths[1]

@@ -7,7 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
+from infomax.extras import INDEX, require_all
 
 
 def add_parser(subparsers) -> None:
@@ -41,6 +43,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    require_all(INDEX, "index", "infomax index")
     from infomax.embed.files import load_embeddings
     from infomax.index.store import build_gallery
 
@@ -54,6 +57,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    require_all(INDEX, "index", "infomax search")
     from infomax.index import search
     from infomax.index.store import GalleryIndex
 
@@ -86,7 +90,7 @@ def run_search(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            Path(args.json).write_text(text + "\n")
+            atomic_write(args.json, text + "\n")
             print(f"search: wrote {args.json}")
     else:
         print(search.format_text(found))

@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from infomax.errors import InfomaxError
+from infomax.extras import require
 from infomax.index.build import flat_index
+
+pd = require("pandas", "index", "the search index")
 
 INFO, VECTORS, ROWS, METADATA, FAISS = "index.json", "vectors.npy", "rows.npy", "metadata.parquet", "index.faiss"
 FORMAT = 1
@@ -52,7 +54,7 @@ def fingerprint(vectors: np.ndarray, ids) -> dict:
 
 def write_index_dir(out_dir: str | Path, info: dict, unit: np.ndarray, rows: np.ndarray, metadata: pd.DataFrame, faiss_index=None) -> Path:
     """Write a complete index folder atomically (temp folder + rename); replaces an older index there."""
-    import faiss
+    faiss = require("faiss", "index", "the search index")
 
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INFO).is_file())):
@@ -98,7 +100,7 @@ class GalleryIndex:
     @classmethod
     def load(cls, index_dir: str | Path) -> "GalleryIndex":
         """Read an index folder written by `infomax index`."""
-        import faiss
+        faiss = require("faiss", "index", "the search index")
 
         d = Path(index_dir)
         if not (d / INFO).is_file():
@@ -150,7 +152,7 @@ class GalleryIndex:
         cosine similarities, best first) and positions int64 Q×k (-1 / -inf when the gallery is
         smaller than k). Safe to call from several threads at once.
         """
-        import faiss
+        faiss = require("faiss", "index", "the search index")
 
         q = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         if q.ndim != 2 or q.shape[1] != self.dim:
@@ -177,7 +179,7 @@ class GalleryIndex:
 
     def _search_parameters(self, want: int):
         """faiss search settings for `want` results; built once, then only read (safe across threads)."""
-        import faiss
+        faiss = require("faiss", "index", "the search index")
 
         key = (want, self.params.get("ef_search"), self.params.get("nprobe"))
         params = self._parameters.get(key)

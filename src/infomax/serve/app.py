@@ -15,6 +15,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from infomax.extras import require
+
+require("fastapi", "serve", "the search web app")  # a clear message instead of an ImportError below
+
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError

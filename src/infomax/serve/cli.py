@@ -63,6 +63,9 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.extras import SERVE, require_all
+
+    require_all(SERVE, "serve", "infomax serve")
     import uvicorn
 
     from infomax.errors import InfomaxError

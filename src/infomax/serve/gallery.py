@@ -14,10 +14,12 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from infomax.errors import InfomaxError
+from infomax.extras import require
+
+pd = require("pandas", "serve", "the search service's gallery")
 
 PNG_CACHE = 4096  # encoded images kept in memory (a 32×32 PNG is about 3 KB)
 

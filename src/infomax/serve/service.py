@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from infomax.errors import InfomaxError
+from infomax.extras import require
 from infomax.serve.batcher import Batcher
 from infomax.serve.gallery import Gallery
 
@@ -153,7 +154,7 @@ def default_threads() -> int:
 
 def set_threads(n: int) -> None:
     """Threads for the model (process-wide) and the index scan (OpenMP: for the calling thread)."""
-    import faiss
+    faiss = require("faiss", "index", "the search index")
     import torch
 
     torch.set_num_threads(n)

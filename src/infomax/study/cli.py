@@ -63,8 +63,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from infomax.errors import InfomaxError
+    from infomax.extras import EVAL, require_all
     from infomax.study.runner import run_study
 
+    require_all(EVAL, "eval", "infomax study (it evaluates every run)")
     title, variants = STUDIES[args.name]
     chosen = None
     if args.variants:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from infomax.cli import build_parser
 from infomax.errors import InfomaxError, TrainingDiverged
-from infomax.train.checkpoint import atomic_write_text
+from infomax.atomic import atomic_write
 
 # (eval.json key, column title), all on the μ features ("y")
 COLUMNS = [
@@ -56,7 +56,7 @@ def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: li
             run_command(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
                          "--precision", precision, "--no-progress", "--log-every", "100", *flags])
         except TrainingDiverged as exc:
-            atomic_write_text(run / "failed.txt", f"{exc}\n")
+            atomic_write(run / "failed.txt", f"{exc}\n")
             print(f"{name} seed {seed}: {exc}", flush=True)
             return
     if not (emb / "eval.json").is_file():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from infomax.data.dataset import NORMALIZATIONS
+from infomax.data.dataset import pixel_scale
+from infomax.data.pixels import normalize_pixels
 from infomax.train.augment import Augment
 
 
@@ -28,7 +29,8 @@ class BatchSource:
         self.images = torch.from_numpy(np.array(images))  # uint8 N×C×H×W, copied into memory (writable)
         if device.type == "cuda":
             self.images = self.images.to(device)  # 150 MB for CIFAR-10: cheaper than copying per batch
-        self.scale, self.offset = NORMALIZATIONS[normalization]
+        pixel_scale(normalization)  # an unknown name fails here, before training starts
+        self.normalization = normalization
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.augment = augment
@@ -38,7 +40,7 @@ class BatchSource:
 
     def batch(self, index: torch.Tensor) -> torch.Tensor:
         x = self.images[index.to(self.images.device)]  # uint8 B×C×H×W
-        x = x.to(self.device, non_blocking=True).float().mul_(self.scale).add_(self.offset)
+        x = normalize_pixels(x.to(self.device, non_blocking=True), self.normalization)
         return x.contiguous(memory_format=self.memory_format)
 
     def views(self, index: torch.Tensor, count: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -48,4 +50,4 @@ class BatchSource:
             return [self.batch(index)] * count
         x = self.images[index.to(self.images.device)].to(self.device, non_blocking=True)
         x = x.float().div_(255).contiguous(memory_format=self.memory_format)  # B×C×H×W in [0, 1]
-        return [(v * (255 * self.scale)).add_(self.offset) for v in self.augment.views(x, count, generator)]
+        return [normalize_pixels(v, self.normalization, unit=True) for v in self.augment.views(x, count, generator)]

@@ -1,9 +1,18 @@
-"""Training logs: a CSV of every logged step, TensorBoard scalars, and a loss-curve PNG."""
+"""Training logs: a CSV of every logged step, TensorBoard scalars, and a loss-curve PNG.
+
+The CSV is always written. TensorBoard needs the '[tensorboard]' extra and the PNG matplotlib
+(the '[eval]' extra); without them training runs the same and says once what is off.
+"""
 
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
+
+from infomax.extras import missing_message
+
+_said: set[str] = set()  # notes already printed by this process
 
 # local_local and local_local_acc stay empty unless the local–local term is on, prior and
 # prior_critic unless the prior is matched adversarially
@@ -30,10 +39,11 @@ class RunLog:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-
+            except ImportError:  # tensorboard is optional
+                _note_once("tensorboard", missing_message("tensorboard", "tensorboard", "TensorBoard logging")
+                           + f"; it is off, the log is in {self.path}")
+            else:
                 self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=resume_step)
-            except ImportError:  # tensorboard is optional at run time
-                self.tb = None
 
     def write(self, row: dict) -> None:
         self.writer.writerow({k: row.get(k, "") for k in COLUMNS})
@@ -56,8 +66,11 @@ def plot_losses(csv_path: Path, png_path: Path) -> Path | None:
         rows = list(csv.DictReader(f))
     if not rows:
         return None
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # the curves are optional; log.csv holds the numbers
+        _note_once("matplotlib", missing_message("matplotlib", "eval", f"the loss-curve plot {png_path.name}") + "; skipped")
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -73,3 +86,10 @@ def plot_losses(csv_path: Path, png_path: Path) -> Path | None:
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     return png_path
+
+
+def _note_once(key: str, text: str) -> None:
+    """Print a note on stderr the first time `key` comes up in this process."""
+    if key not in _said:
+        _said.add(key)
+        print(f"train: note: {text}", file=sys.stderr, flush=True)

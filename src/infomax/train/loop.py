@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from infomax.atomic import atomic_write
+from infomax.checkpoint import config_difference, load_checkpoint, save_checkpoint
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
@@ -23,7 +25,6 @@ from infomax.model.dim import DIM
 from infomax.objective.config import ObjectiveConfig
 from infomax.train.augment import parse_augment
 from infomax.train.batches import BatchSource, epoch_order
-from infomax.train.checkpoint import atomic_write_text, config_difference, load_checkpoint, save_checkpoint
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
@@ -108,7 +109,7 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
     elif (run_dir / "checkpoints" / "latest.json").is_file():
         raise InfomaxError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2))
+    atomic_write(run_dir / "config.json", json.dumps(config, indent=2))
 
     steps_per_epoch = n // optim.batch_size
     total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch

@@ -18,8 +18,10 @@ SEED = 0
 
 def read(kind: str, path, options: dict, *, progress: bool = True) -> Dataset:
     """Read the digits (options: size, mode, resize)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from infomax.extras import require
+
+    load_digits = require("sklearn.datasets", "eval", "the digits data set").load_digits
+    train_test_split = require("sklearn.model_selection", "eval", "the digits data set").train_test_split
 
     digits = load_digits()
     pixels = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # N×1×8×8

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from infomax.errors import InfomaxError
-from infomax.train.checkpoint import KEEP, config_difference, load_checkpoint, save_checkpoint
+from infomax.checkpoint import KEEP, config_difference, load_checkpoint, save_checkpoint
 
 
 def _save(run_dir, step, value):

@@ -9,6 +9,9 @@ RUN_DIR/checkpoints/
 
 A checkpoint is written into a temporary folder and renamed into place, then `latest.json` is
 swapped; a crash at any moment leaves the last complete checkpoint in force.
+
+Training writes checkpoints; `embed`, `eval`, `serve` and resuming read them (this module needs
+only torch and safetensors, so reading one never imports the trainer).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from infomax.atomic import atomic_write
 from infomax.errors import InfomaxError
 
 WEIGHTS, STATE, MANIFEST, LATEST = "model.safetensors", "state.pt", "manifest.json", "latest.json"
@@ -51,19 +55,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_write(path: Path, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    _fsync_write(tmp, text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module, state: dict, step: int, epoch: int) -> Path:
     """Write one complete checkpoint and make it the latest; prune older ones."""
     root = Path(run_dir) / "checkpoints"
@@ -82,12 +73,12 @@ def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module
         "config": config,
         "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS), STATE: _sha256(tmp / STATE)},
     }
-    _fsync_write(tmp / MANIFEST, json.dumps(manifest, indent=2))
+    atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2))
     final = root / name
     if final.exists():  # the same step written again (e.g. the end of a resumed run)
         shutil.rmtree(final)
     os.replace(tmp, final)
-    atomic_write_text(root / LATEST, json.dumps({"dir": name}))
+    atomic_write(root / LATEST, json.dumps({"dir": name}))
     _prune(root, keep=name)
     return final
 
