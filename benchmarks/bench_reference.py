@@ -142,7 +142,7 @@ def reference_run(args, dataset, out: Path) -> dict:
     from infomax.data.dataset import pixel_scale
     from infomax.embed.files import Embeddings, save_embeddings
     from infomax.embed.run import split_metadata
-    from infomax.study.runner import run_command
+    from infomax.eval.run import evaluate
 
     work = out / "reference"
     work.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def reference_run(args, dataset, out: Path) -> dict:
     info = {"checkpoint": None, "data": args.data, "class_names": dataset.class_names,
             "normalization": dataset.normalization, "implementation": "reference (Keras)"}
     save_embeddings(work / "embeddings", Embeddings(np.load(work / "mu.npy"), metadata, info))
-    run_command(["eval", "--embeddings", str(work / "embeddings"), "--features", "y"])
+    evaluate(work / "embeddings", features=["y"])
     stats = json.loads((work / "stats.json").read_text())
     return {**stats, "eval": eval_of(work / "embeddings")}
 
@@ -167,15 +167,16 @@ def infomax_run(args, precision: str, out: Path) -> dict:
     """Preset seed for the same epochs: train, embed (timed), `infomax eval`."""
     import csv
 
-    from infomax.study.runner import run_command
+    import infomax
+    from infomax.embed.run import embed_to_folder
+    from infomax.eval.run import evaluate
 
     run = out / f"infomax-{precision}"
-    run_command(["train", "--data", args.data, "--out", str(run), "--preset", "seed", "--epochs", str(args.epochs),
-                 "--batch-size", str(BATCH), "--precision", precision, "--seed", str(args.seed), "--no-progress",
-                 "--log-every", "50"])
+    infomax.fit(args.data, "seed", epochs=args.epochs, out=run, batch_size=BATCH, precision=precision,
+                seed=args.seed, progress=False, log_every=50)
     emb = run / "embeddings"
-    run_command(["embed", "--checkpoint", str(run), "--out", str(emb), "--precision", precision, "--no-progress"])
-    run_command(["eval", "--embeddings", str(emb), "--features", "y"])
+    embed_to_folder(run, emb, precision=precision, progress=False)
+    evaluate(emb, features=["y"])
     rows = list(csv.DictReader(open(run / "log.csv")))
     steps = np.diff([0] + [int(r["step"]) for r in rows])  # per logged window
     rates = np.array([float(r["images_per_s"]) for r in rows])

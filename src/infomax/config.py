@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infomax.choices import at_least, known_keys, one_of, require
+from infomax.choices import at_least, one_of, require
 from infomax.errors import InfomaxError
 from infomax.model.config import LEGACY_OBJECTIVE_KEYS, ModelConfig
 from infomax.objective.config import ObjectiveConfig

@@ -35,36 +35,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _stage(name: str, argv: list[str]) -> float:
-    from infomax.cli import main
-    from infomax.errors import InfomaxError
-
-    print(f"\n== {name}: infomax {' '.join(argv)}", flush=True)
+def _stage(name: str, call) -> float:
+    """Run one stage (a call of the Python API); its seconds."""
+    print(f"\n== {name}", flush=True)
     t = time.perf_counter()
-    code = main(argv)
-    if code != 0:
-        raise InfomaxError(f"the demo stopped at '{name}' (exit {code}); see the message above")
+    call()
     return time.perf_counter() - t
 
 
 def run(args: argparse.Namespace) -> int:
+    import infomax
+    from infomax.embed.run import embed_to_folder
+    from infomax.eval.run import embedding_map, evaluate, grid
     from infomax.extras import EVAL, require_all
 
     require_all(EVAL, "eval", "infomax demo (it evaluates and draws what it trained)")
     data = args.data or default_data()
     out = Path(args.out)
     run_dir, emb_dir = out / "run", out / "embeddings"
+    resume = (run_dir / "checkpoints" / "latest.json").is_file()
     seconds = {
-        "train": _stage("train", ["train", "--data", data, "--out", str(run_dir), "--preset", args.preset,
-                                  "--epochs", "1000", "--time-budget", str(args.minutes), "--precision", args.precision,
-                                  "--device", args.device, "--no-progress", "--log-every", "50"]
-                        + (["--resume"] if (run_dir / "config.json").is_file() else [])),
-        "embed": _stage("embed", ["embed", "--checkpoint", str(run_dir), "--out", str(emb_dir), "--features", "y,fc",
-                                  "--device", args.device, "--no-progress"]),
-        "eval": _stage("eval", ["eval", "--embeddings", str(emb_dir), "--out", str(out), "--baselines", "pixels"]),
-        "grid": _stage("grid", ["grid", "--embeddings", str(emb_dir), "--metric", "both", "--out", str(out / "grid.png")]),
-        "plot": _stage("plot", ["plot", "--embeddings", str(emb_dir), "--out", str(out / "map.png"),
-                                "--points", "2000", "--thumbnails", "40"]),
+        "train": _stage("train", lambda: infomax.fit(data, args.preset, minutes=args.minutes, out=run_dir,
+                                                     resume=resume, precision=args.precision, device=args.device,
+                                                     log_every=50, progress=False)),
+        "embed": _stage("embed", lambda: embed_to_folder(run_dir, emb_dir, features=("y", "fc"), device=args.device,
+                                                         progress=False)),
+        "eval": _stage("eval", lambda: evaluate(emb_dir, out, baselines_=["pixels"])),
+        "grid": _stage("grid", lambda: grid(emb_dir, out / "grid.png", metric="both")),
+        "plot": _stage("plot", lambda: embedding_map(emb_dir, out / "map.png", points=2000, thumbnails=40)),
     }
     report = out / "report.md"
     report.write_text(_report(data, out, seconds))
@@ -81,7 +79,7 @@ def _report(data: str, out: Path, seconds: dict[str, float]) -> str:
         f"# infomax demo on `{data}`",
         "",
         f"Trained the `{config['train']['preset']}` preset for {steps} steps "
-        f"({config['train']['precision']}, batch {config['train']['batch_size']}) on the train split, "
+        f"({config['train']['run']['precision']}, batch {config['train']['optim']['batch_size']}) on the train split, "
         "then embedded every split and scored the features against raw pixels.",
         "",
         "| stage | seconds |",

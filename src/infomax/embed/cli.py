@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,25 +22,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infomax.data import load
-    from infomax.embed.embedder import Embedder
-    from infomax.embed.run import embed_dataset
-    from infomax.embed.files import save_embeddings
-    from infomax.extras import PARQUET, require_all
+    from infomax.embed.run import embed_to_folder
 
-    require_all(PARQUET, "eval", "infomax embed (it writes metadata.parquet)")  # before the slow part
-    embedder = Embedder.from_checkpoint(args.checkpoint, device=args.device, precision=args.precision)
-    spec = args.data or embedder.config["data"]["spec"]
-    dataset = load(spec)
     features = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    if "y" not in features:
-        features = ("y",) + features
-    t0 = time.perf_counter()
-    emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(Path(args.checkpoint).resolve()), features=features,
-                        batch_size=args.batch_size, progress=not args.no_progress)
-    seconds = time.perf_counter() - t0
-    emb.info["seconds"] = round(seconds, 3)  # embedding only: loading the data and the checkpoint excluded
-    out = save_embeddings(args.out, emb)
-    print(f"embedded {len(emb)} images ({', '.join(emb.splits)}) in {seconds:.1f} s "
-          f"({len(emb) / max(seconds, 1e-9):.0f} images/s) -> {out}")
+    embed_to_folder(args.checkpoint, args.out, data=args.data, features=features, device=args.device,
+                    precision=args.precision, batch_size=args.batch_size, progress=not args.no_progress)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -9,6 +11,7 @@ import numpy as np
 from infomax.data.dataset import Dataset, Split
 from infomax.embed.embedder import Embedder
 from infomax.embed.files import Embeddings
+from infomax.errors import InfomaxError
 from infomax.extras import require
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,3 +60,30 @@ def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint
         info=info,
         extra=stacked,
     )
+
+
+def embed_to_folder(checkpoint: str | Path, out: str | Path, *, data: str | None = None, features=("y",),
+                    device: str = "auto", precision: str = "fp32", batch_size: int | None = None,
+                    progress: bool = True, encoder=None) -> Path:
+    """Embed every split of `data` (default: the data the run was trained on) with a run's encoder
+    into the embeddings folder `out` (embeddings.npy, metadata.parquet, embed.json); returns it."""
+    from infomax.data import load
+    from infomax.embed.files import save_embeddings
+    from infomax.extras import PARQUET, require_all
+
+    require_all(PARQUET, "eval", "infomax embed (it writes metadata.parquet)")  # before the slow part
+    embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, encoder=encoder)
+    spec = data or embedder.config["data"]["spec"]
+    if not spec:
+        raise InfomaxError(f"{checkpoint} was trained on images in memory: give the data set to embed (--data SPEC)")
+    dataset = load(spec, progress=progress)
+    features = tuple(features) if "y" in features else ("y", *features)
+    t0 = time.perf_counter()
+    emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(Path(checkpoint).resolve()), features=features,
+                        batch_size=batch_size, progress=progress)
+    seconds = time.perf_counter() - t0
+    emb.info["seconds"] = round(seconds, 3)  # embedding only: loading the data and the checkpoint excluded
+    path = save_embeddings(out, emb)
+    print(f"embedded {len(emb)} images ({', '.join(emb.splits)}) in {seconds:.1f} s "
+          f"({len(emb) / max(seconds, 1e-9):.0f} images/s) -> {path}")
+    return path

@@ -5,38 +5,39 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# Each variant: (what it is, its settings: any key of infomax.config, as infomax.fit takes them).
 # The global-vs-local study: which MI terms and the prior matter (α·global + β·local + γ·KL).
 GLOBAL_LOCAL = {
-    "global-only": ("β = 0: global MI and prior", ["--beta", "0"]),
-    "local-only": ("α = 0: local MI and prior", ["--alpha", "0"]),
-    "both": ("seed: α = 0.5, β = 1.5, γ = 0.01", []),
-    "no-prior": ("γ = 0: global and local MI", ["--gamma", "0"]),
-    "both-fp32": ("seed in fp32 instead of bf16 (same steps)", ["--precision", "fp32"]),
+    "global-only": ("β = 0: global MI and prior", {"preset": "seed", "beta": 0}),
+    "local-only": ("α = 0: local MI and prior", {"preset": "seed", "alpha": 0}),
+    "both": ("seed: α = 0.5, β = 1.5, γ = 0.01", {"preset": "seed"}),
+    "no-prior": ("γ = 0: global and local MI", {"preset": "seed", "gamma": 0}),
+    "both-fp32": ("seed in fp32 instead of bf16 (same steps)", {"preset": "seed", "precision": "fp32"}),
 }
 # Better features for the same compute: one change at a time from seed, then the combination.
 BETTER = {
-    "seed": ("the reference's objective", []),
-    "infonce": ("InfoNCE instead of JSD (one negative per image)", ["--estimator", "infonce"]),
-    "dv": ("Donsker-Varadhan instead of JSD", ["--estimator", "dv"]),
-    "hellinger": ("squared Hellinger instead of JSD", ["--estimator", "hellinger"]),
+    "seed": ("the reference's objective", {"preset": "seed"}),
+    "infonce": ("InfoNCE instead of JSD (one negative per image)", {"preset": "seed", "estimator": "infonce"}),
+    "dv": ("Donsker-Varadhan instead of JSD", {"preset": "seed", "estimator": "dv"}),
+    "hellinger": ("squared Hellinger instead of JSD", {"preset": "seed", "estimator": "hellinger"}),
     "dot-all": ("InfoNCE, dot critics, every other image a negative",
-                ["--estimator", "infonce", "--critic", "dot", "--negatives", "all"]),
-    "multiscale": ("local MI on the 8×8 map too", ["--multiscale"]),
-    "local-local": ("local–local MI added (δ = 1)", ["--delta", "1"]),
-    "no-prior": ("no prior term", ["--prior", "none"]),
+                {"preset": "seed", "estimator": "infonce", "critic": "dot", "negatives": "all"}),
+    "multiscale": ("local MI on the 8×8 map too", {"preset": "seed", "multiscale": True}),
+    "local-local": ("local–local MI added (δ = 1)", {"preset": "seed", "delta": 1.0}),
+    "no-prior": ("no prior term", {"preset": "seed", "prior": "none"}),
     "adversarial-prior": ("DIM's adversarial prior matching instead of KL (γ = 0.1)",
-                          ["--prior", "adversarial", "--gamma", "0.1"]),
-    "attention": ("a self-attention block on the 8×8 map", ["--attention"]),
+                          {"preset": "seed", "prior": "adversarial", "gamma": 0.1}),
+    "attention": ("a self-attention block on the 8×8 map", {"preset": "seed", "attention": True}),
     "multiscale-input": ("each batch resized to a random side in 25–32 px",
-                         ["--augment", "crop=none,flip=0,jitter=0,grayscale=0,rescale=25"]),
-    "augment": ("seed on augmented images (one view)", ["--augment", "default"]),
-    "two-views": ("seed on two augmented views", ["--augment", "default", "--views", "2"]),
+                         {"preset": "seed", "augment": "crop=none,flip=0,jitter=0,grayscale=0,rescale=25"}),
+    "augment": ("seed on augmented images (one view)", {"preset": "seed", "augment": "default"}),
+    "two-views": ("seed on two augmented views", {"preset": "seed", "augment": "default", "views": 2}),
     "recommended-256": ("InfoNCE, dot critics, all negatives, two augmented views; the seed's width (256)",
-                        ["--preset", "recommended", "--channels", "256", "--bn-recalibrate", "0"]),
+                        {"preset": "recommended", "channels": 256, "bn_recalibrate": 0}),
     "recommended-no-recal": ("the same four changes, encoder half as wide (128)",
-                             ["--preset", "recommended", "--bn-recalibrate", "0"]),
+                             {"preset": "recommended", "bn_recalibrate": 0}),
     "recommended": ("preset recommended: the same, BatchNorm statistics re-estimated at the end",
-                    ["--preset", "recommended"]),
+                    {"preset": "recommended"}),
 }
 STUDIES = {
     "global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL),

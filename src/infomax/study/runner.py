@@ -1,7 +1,7 @@
 """Train, embed and evaluate a set of variants under one budget, and tabulate them.
 
-Each variant is a list of `infomax train` flags; every run gets the same data, the same
-wall-clock training budget and the same seeds. A run whose checkpoint and report already
+Each variant is a dict of settings (any key of infomax.config, preset included); every run gets
+the same data, the same wall-clock training budget and the same seeds. A run whose checkpoint and report already
 exist is reused, so an interrupted study resumes where it stopped. A run whose loss diverges
 is a result too: its message is kept in RUN/failed.txt, listed under the table, and the
 study goes on (delete the run's folder to try it again).
@@ -13,8 +13,7 @@ import json
 import statistics
 from pathlib import Path
 
-from infomax.cli import build_parser
-from infomax.errors import InfomaxError, TrainingDiverged
+from infomax.errors import TrainingDiverged
 from infomax.atomic import atomic_write
 
 # (eval.json key, column title), all on the μ features ("y")
@@ -28,43 +27,39 @@ COLUMNS = [
 ]
 
 
-def run_command(argv: list[str]) -> None:
-    """Run one `infomax` command in this process; its InfomaxError propagates with its message."""
-    print(f"$ infomax {' '.join(argv)}", flush=True)
-    args = build_parser().parse_args(argv)
-    if args.func(args):
-        raise InfomaxError(f"`infomax {' '.join(argv)}` failed; see the message above")
-
-
-def budget_flags(minutes: float | None, steps: int | None) -> list[str]:
+def budget_settings(minutes: float | None, steps: int | None) -> dict:
     """Equal wall-clock minutes, or equal optimizer steps (fair on a machine shared with other work)."""
     if steps is not None:
-        return ["--max-steps", str(steps)]
-    return ["--epochs", "100000", "--time-budget", str(minutes)]
+        return {"steps": steps}
+    return {"minutes": minutes}
 
 
-def run_variant(name: str, flags: list[str], *, data: str, out: Path, budget: list[str], seed: int,
-                precision: str, grid_seed: int = 0) -> None:
+def run_variant(name: str, settings: dict, *, data, out: Path, budget: dict, seed: int, precision: str,
+                grid_seed: int = 0) -> None:
     """One variant and seed: train (on the budget), embed, eval, grid; nothing more once its
-    training has diverged (now or in an earlier call)."""
+    training has diverged (now or in an earlier call). data: a spec, or a Dataset loaded once."""
+    import infomax
+    from infomax.embed.run import embed_to_folder
+    from infomax.eval.run import evaluate, grid
+
     run = out / name / f"seed{seed}"
     emb = run / "embeddings"
     if (run / "failed.txt").is_file():
         return
     if not (run / "checkpoints" / "latest.json").is_file():
+        settings = {"precision": precision, **settings, "seed": seed, "log_every": 100}
+        print(f"== {name} seed {seed}: {settings}", flush=True)
         try:
-            run_command(["train", "--data", data, "--out", str(run), *budget, "--seed", str(seed),
-                         "--precision", precision, "--no-progress", "--log-every", "100", *flags])
+            infomax.fit(data, out=run, progress=False, **budget, **settings)
         except TrainingDiverged as exc:
             atomic_write(run / "failed.txt", f"{exc}\n")
             print(f"{name} seed {seed}: {exc}", flush=True)
             return
     if not (emb / "eval.json").is_file():
-        run_command(["embed", "--checkpoint", str(run), "--out", str(emb), "--no-progress"])
-        run_command(["eval", "--embeddings", str(emb), "--features", "y"])
+        embed_to_folder(run, emb, data=getattr(data, "spec", data), progress=False)
+        evaluate(emb, features=["y"])
     if not (run / "grid.png").is_file():
-        run_command(["grid", "--embeddings", str(emb), "--seed", str(grid_seed), "--queries", "10",
-                     "--out", str(run / "grid.png")])
+        grid(emb, run / "grid.png", seed=grid_seed, queries=10)
 
 
 def run_result(run: Path) -> dict:
@@ -136,16 +131,20 @@ def side_by_side(images: dict[str, Path], path: Path, columns: int = 4) -> Path:
     return path
 
 
-def run_study(variants: dict[str, tuple[str, list[str]]], *, data: str, out: Path, minutes: float | None,
+def run_study(variants: dict[str, tuple[str, dict]], *, data: str, out: Path, minutes: float | None,
               steps: int | None, seeds: list[int], precision: str, title: str, run: list[str] | None = None) -> Path:
     """Runs the variants named in `run` (default: all) × seeds, then tabulates every variant of
     the study finished in OUT, with all of its seeds there (so a study can be run in parts):
     writes OUT/table.md, OUT/results.json and OUT/grids.png."""
+    import infomax
+
     out.mkdir(parents=True, exist_ok=True)
-    budget = budget_flags(minutes, steps)
-    for name in run or list(variants):
-        for s in seeds:
-            run_variant(name, variants[name][1], data=data, out=out, budget=budget, seed=s, precision=precision)
+    budget = budget_settings(minutes, steps)
+    names = run or list(variants)
+    pending = [(n, s) for n in names for s in seeds if not (out / n / f"seed{s}" / "grid.png").is_file()]
+    dataset = infomax.load_data(data) if pending else data  # decoded once for every run
+    for name, s in pending:
+        run_variant(name, variants[name][1], data=dataset, out=out, budget=budget, seed=s, precision=precision)
     done = {name: finished_seeds(out, name) for name in variants}
     results = {name: [run_result(out / name / f"seed{s}") for s in found] for name, found in done.items() if found}
     descriptions = {name: desc for name, (desc, _) in variants.items()}
