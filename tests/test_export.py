@@ -21,10 +21,11 @@ onnx = pytest.importorskip("onnx")
 
 from infomax.cli import main  # noqa: E402
 from infomax.data import load  # noqa: E402
+from infomax.data.dataset import pixel_scale  # noqa: E402
 from infomax.embed.embedder import Embedder  # noqa: E402
 from infomax.errors import InfomaxError  # noqa: E402
 from infomax.export import export_onnx, max_abs_difference, run_onnx  # noqa: E402
-from infomax.train.config import resolve  # noqa: E402
+from infomax.config import resolve  # noqa: E402
 from infomax.train.loop import train  # noqa: E402
 
 TOL = 1e-4
@@ -38,7 +39,7 @@ def exported(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INFOMAX_HOME", str(root / "home"))
         data = load(SPEC, progress=False)
-        cfg = resolve("digits", {}, {"data": SPEC, "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
+        cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
         train(cfg, root / "run", data, progress=False)
         info = export_onnx(root / "run", root / "out" / "enc.onnx")
         yield root, data.splits["test"].images, info
@@ -48,7 +49,8 @@ def float64_mu(embedder: Embedder, images: np.ndarray) -> np.ndarray:
     """The same encoder and normalization in float64: uint8 N×C×H×W -> N×z."""
     encoder = copy.deepcopy(embedder.encoder).double().to(memory_format=torch.contiguous_format)
     with torch.no_grad():
-        x = torch.from_numpy(np.array(images)).double() * embedder.scale + embedder.offset
+        scale, offset = pixel_scale(embedder.normalization)
+        x = torch.from_numpy(np.array(images)).double() * scale + offset
         return encoder(x).mu.numpy()
 
 
@@ -84,15 +86,14 @@ def test_batch_is_dynamic_and_rows_independent(exported):
 def test_normalization_is_baked_in_from_the_embedder(exported, tmp_path):
     root, images, info = exported
     embedder = Embedder.from_checkpoint(root / "run", device="cpu")
-    assert (embedder.scale, embedder.offset) == (1 / 255, -0.5)  # the digits' "center" normalization
+    assert embedder.normalization == "center" and info["normalization"]["offset"] == -0.5  # x/255 − 0.5
     base = run_onnx(info["path"], images[:16])
-    off_by_one_grey = embedder.offset + 1 / 255
-    embedder.offset = off_by_one_grey
+    embedder.normalization = "symmetric"  # x/127.5 − 1: the export follows the embedder's
     moved = export_onnx(embedder, tmp_path / "moved.onnx", source="test")
-    assert moved["normalization"]["offset"] == off_by_one_grey
+    assert (moved["normalization"]["scale"], moved["normalization"]["offset"]) == (1 / 127.5, -1.0)
     shifted = run_onnx(moved["path"], images[:16])
     np.testing.assert_allclose(shifted, embedder.embed(images[:16]), rtol=0, atol=TOL)
-    assert np.abs(shifted - base).max() > 1e-3  # one grey level is far above the tolerance
+    assert np.abs(shifted - base).max() > 1e-3
 
 
 def test_sidecar_describes_the_input_and_nothing_else_is_left(exported):

@@ -75,11 +75,11 @@ def test_core_trains_and_embeds_without_extras(tmp_path):
         import infomax
         from infomax.data import load
         from infomax.embed.embedder import Embedder
-        from infomax.train.config import resolve
+        from infomax.config import resolve
         from infomax.train.loop import train
 
         dataset = load({spec!r}, progress=False)
-        cfg = resolve(dataset.kind, {{}}, {{"data": {spec!r}, "batch_size": 8, "max_steps": 3, "log_every": 1,
+        cfg = resolve(dataset.kind, {{}}, {{"preset": "seed", "batch_size": 8, "max_steps": 3, "log_every": 1,
                                           "device": "cpu", "z_dim": 16, "precision": "fp32"}})
         result = train(cfg, "run", dataset, progress=False)
         images = dataset.split("test").images

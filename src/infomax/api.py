@@ -120,7 +120,7 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
     out: the run folder (config, checkpoints, logs); a new temporary folder when None.
     encoder: a name from the registry ("cnn", "resnet18"), or your own nn.Module mapping images
     N×C×H×W to a local feature map N×C'×h×w (or to a (map, pooled vector) pair): it gets μ and
-    log σ² heads and trains with the DIM objective.
+    log σ² heads and trains with the DIM objective (the module itself is trained, in place).
     settings: any other setting by name (lr=5e-4, critic="dot", objective={"beta": 2.0}, ...; see
     infomax.config). Returns a Run; run.model.embed(images) gives features.
     """

@@ -5,7 +5,7 @@ from infomax.embed.embedder import Embedder
 from infomax.embed.files import load_embeddings, save_embeddings
 from infomax.embed.run import embed_dataset
 from infomax.errors import InfomaxError
-from infomax.train.config import resolve
+from infomax.config import resolve
 from infomax.train.loop import train
 from tests.datasets import small_digits
 
@@ -14,7 +14,7 @@ from tests.datasets import small_digits
 def trained(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     data = small_digits()
-    cfg = resolve("digits", {}, {"batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
+    cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
     train(cfg, run, data, progress=False)
     return run, data
 

@@ -30,11 +30,11 @@ def digits_embeddings(out_dir, labelled=True, n_train=256, n_test=64):
 @functools.lru_cache(maxsize=1)
 def trained_run() -> Path:
     """A run folder with a one-step checkpoint (z_dim 16) on small_digits, made once per test session."""
-    from infomax.train.config import resolve
+    from infomax.config import resolve
     from infomax.train.loop import train
 
     run = Path(tempfile.mkdtemp(prefix="infomax-eval-run-"))
-    cfg = resolve("digits", {}, {"batch_size": 32, "max_steps": 1, "device": "cpu", "z_dim": 16})
+    cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 1, "device": "cpu", "z_dim": 16})
     train(cfg, run, small_digits(), progress=False)
     return run
 

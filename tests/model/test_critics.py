@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from infomax.model.config import ModelConfig
 from infomax.model.critics import GlobalCritic, LocalCritic, concat_mlp_scores
 from infomax.model.dim import DIM
+from infomax.objective.config import ObjectiveConfig
 
 
 def naive_mlp(layers, h):
@@ -112,10 +113,10 @@ def test_concat_mlp_scores_is_the_module_function():
 
 
 def test_critic_shapes_in_the_model():
-    m = DIM(ModelConfig())
+    m = DIM(ModelConfig()).objective
     expected = [(256, 512), (256, 256), (256, 256), (1, 256)]
     assert [layer.weight.shape for layer in m.global_critic.layers] == expected
     assert [layer.weight.shape for layer in m.local_critic.layers] == expected
-    xz = DIM(ModelConfig(global_pairing="xz", z_dim=64))
+    xz = DIM(ModelConfig(z_dim=64), ObjectiveConfig(global_pairing="xz")).objective
     assert xz.global_critic.layers[0].weight.shape == (256, 256 + 64)
     assert xz.local_critic.layers[0].weight.shape == (256, 64 + 256)

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
-from infomax.model.encoder import Encoder, EncoderOutput, reparameterize
+from infomax.model.encoder import Encoder, EncoderOutput
+from infomax.objective.loss import reparameterize
 
 
 def naive_forward(enc: Encoder, x: torch.Tensor, training: bool, conv_bias: float = 0.0) -> EncoderOutput:

@@ -1,7 +1,8 @@
 import pytest
 
 from infomax.errors import InfomaxError
-from infomax.model.config import ADAM_EPS, ModelConfig, num_blocks_for
+from infomax.model.config import ModelConfig, num_blocks_for
+from infomax.objective.config import ObjectiveConfig
 
 
 @pytest.mark.parametrize(
@@ -29,7 +30,7 @@ def test_blocks_and_widths(size, widths):
 @pytest.mark.parametrize("size", [1, 8, 12, 17, 20, 24, 33, 48, 65, 96])
 def test_refused_sizes_name_the_valid_ones(size):
     with pytest.raises(InfomaxError, match=r"13–16, 25–32, 49–64"):
-        ModelConfig(image_size=size).validate()
+        ModelConfig(image_size=size)
 
 
 def test_num_blocks_for_matches_brute_force():
@@ -40,38 +41,44 @@ def test_num_blocks_for_matches_brute_force():
 
 def test_defaults_are_the_reference_settings():
     cfg = ModelConfig()
-    assert (cfg.image_size, cfg.in_channels, cfg.z_dim, cfg.channels) == (32, 3, 256, 256)
-    assert (cfg.head_convs, cfg.critic_hidden, cfg.global_pairing) == (2, 256, "zz")
+    assert (cfg.encoder, cfg.image_size, cfg.in_channels, cfg.z_dim, cfg.channels) == ("cnn", 32, 3, 256, 256)
+    assert (cfg.head_convs, cfg.attention) == (2, False)
     assert (cfg.init, cfg.bn_momentum, cfg.bn_eps, cfg.leaky_slope) == ("keras", 0.01, 1e-3, 0.2)
-    assert cfg.kl_reduction == "mean"
-    assert cfg.adam_eps == ADAM_EPS["keras"] == 1e-7
-    assert ModelConfig.preset("seed") == cfg
-
-
-def test_torch_preset():
-    cfg = ModelConfig.preset("torch", image_size=64)
-    assert (cfg.init, cfg.bn_momentum, cfg.bn_eps, cfg.image_size) == ("torch", 0.1, 1e-5, 64)
-    assert cfg.adam_eps == 1e-8
-    with pytest.raises(InfomaxError, match="unknown model preset"):
-        ModelConfig.preset("nope")
+    objective = ObjectiveConfig()
+    assert (objective.critic_hidden, objective.global_pairing, objective.kl_reduction) == (256, "zz", "mean")
+    assert (objective.estimator, objective.critic, objective.negatives, objective.prior) == ("jsd", "concat", "shuffle", "kl")
+    assert (objective.alpha, objective.beta, objective.gamma, objective.delta) == (0.5, 1.5, 0.01, 0.0)
 
 
 def test_dict_round_trip():
-    cfg = ModelConfig(image_size=64, in_channels=1, global_pairing="xz", init="torch", kl_reduction="batchmean")
+    cfg = ModelConfig(image_size=64, in_channels=1, init="torch", attention=True)
     d = cfg.to_dict()
-    assert d["image_size"] == 64 and d["global_pairing"] == "xz"
+    assert d["image_size"] == 64 and d["init"] == "torch" and "critic" not in d
     assert ModelConfig.from_dict(d) == cfg
-    with pytest.raises(InfomaxError, match="unknown field"):
+    with pytest.raises(InfomaxError, match=r"unknown key\(s\) depth; valid keys: attention, bn_eps"):
         ModelConfig.from_dict({**d, "depth": 3})
+    objective = ObjectiveConfig(global_pairing="xz", kl_reduction="batchmean", critic="dot", temperature=0.1)
+    assert ObjectiveConfig.from_dict(objective.to_dict()) == objective
+    with pytest.raises(InfomaxError, match="unknown key"):
+        ObjectiveConfig.from_dict({**objective.to_dict(), "z_dim": 3})
+
+
+def test_older_run_configs_keep_the_objective_in_model_and_train():
+    old = {"model": {**ModelConfig(image_size=16).to_dict(), "critic": "dot", "global_pairing": "xz",
+                     "local_local": True, "critic_hidden": 64, "prior": "none"},
+           "train": {"estimator": "infonce", "negatives": "all", "beta": 2.0, "delta": 1.0, "batch_size": 32}}
+    assert ModelConfig.from_dict(old["model"]) == ModelConfig(image_size=16)
+    objective = ObjectiveConfig.of_run(old)
+    assert objective == ObjectiveConfig(critic="dot", global_pairing="xz", critic_hidden=64, prior="none",
+                                        estimator="infonce", negatives="all", beta=2.0, delta=1.0)
+    assert ObjectiveConfig.of_run({"objective": objective.to_dict(), "model": {}}) == objective
 
 
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("global_pairing", "zx"),
         ("init", "he"),
-        ("kl_reduction", "sum"),
-        ("critic", "bilinear"),
+        ("encoder", "vgg"),
         ("z_dim", 0),
         ("in_channels", 0),
         ("head_convs", -1),
@@ -79,10 +86,28 @@ def test_dict_round_trip():
         ("bn_eps", 0.0),
         ("leaky_slope", -0.2),
         ("channels", 2),
+    ],
+)
+def test_validate_refuses_bad_values(field, value):
+    with pytest.raises(InfomaxError, match=f"model.{field} = "):
+        ModelConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("global_pairing", "zx"),
+        ("kl_reduction", "sum"),
+        ("critic", "bilinear"),
+        ("estimator", "mine"),
+        ("negatives", "random"),
+        ("prior", "flow"),
+        ("critic_hidden", 0),
+        ("alpha", -1.0),
         ("temperature", -0.1),
         ("temperature", 0.1),  # with the concat critic
     ],
 )
-def test_validate_refuses_bad_values(field, value):
-    with pytest.raises(InfomaxError, match=field):
-        ModelConfig(**{field: value}).validate()
+def test_objective_validate_refuses_bad_values(field, value):
+    with pytest.raises(InfomaxError, match=f"objective.{field} = "):
+        ObjectiveConfig(**{field: value})

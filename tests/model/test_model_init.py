@@ -50,7 +50,7 @@ def test_keras_batchnorm_settings():
 
 def test_torch_init_differs():
     torch.manual_seed(0)
-    model = DIM(ModelConfig.preset("torch"))
+    model = DIM(ModelConfig(init="torch", bn_momentum=0.1, bn_eps=1e-5))
     conv1 = model.encoder.down[0].conv
     fan_in, fan_out = fans(conv1.weight)
     # kaiming_uniform(a=√5): bound 1/√fan_in = 0.19 for a 3×3×3 input, Glorot's is 0.0997
@@ -58,5 +58,6 @@ def test_torch_init_differs():
     assert conv1.weight.abs().max() <= 1 / math.sqrt(fan_in)
     assert conv1.bias is None  # cancelled by the BatchNorm that follows
     assert torch.count_nonzero(model.encoder.mu.bias) > 0
+    assert torch.count_nonzero(model.objective.global_critic.layers[0].bias) > 0  # the critics too
     bn = model.encoder.down[0].bn
     assert bn.momentum == 0.1 and bn.eps == 1e-5

@@ -7,20 +7,22 @@ import torch.nn.functional as F
 
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
-from infomax.objective.terms import dim_terms, dim_terms_given, weighted_loss
+from infomax.objective.config import ObjectiveConfig
+from tests.naive import terms_given
 
 
 def test_all_negatives_with_infonce_is_cross_entropy_over_the_batch():
     torch.manual_seed(0)
-    model = DIM(ModelConfig(image_size=16, critic="dot", global_pairing="xz")).double()
+    objective = ObjectiveConfig(estimator="infonce", critic="dot", negatives="all", global_pairing="xz")
+    model = DIM(ModelConfig(image_size=16), objective).double()
     x = torch.randn(5, 3, 16, 16, dtype=torch.float64)
     eps = torch.randn(5, 256, dtype=torch.float64)
-    got = dim_terms_given(model, x, eps, None, estimator="infonce")
+    got = terms_given(model, x, eps, None, None)
     out = model.encoder(x)
     z = out.mu + torch.exp(out.logvar / 2) * eps
-    g = model.global_critic.matrix(out.pooled, z)  # 5×5: pooled_i against z_j
+    g = model.objective.global_critic.matrix(out.pooled, z)  # 5×5: pooled_i against z_j
     torch.testing.assert_close(got["global"], F.cross_entropy(g, torch.arange(5)), rtol=1e-10, atol=1e-12)
-    s = model.local_critic.matrix(z, out.local)  # 5×5×16
+    s = model.objective.local_critic.matrix(z, out.local)  # 5×5×16
     want = 0.0
     for i in range(5):
         negatives = torch.cat([s[i, j] for j in range(5) if j != i])
@@ -31,11 +33,12 @@ def test_all_negatives_with_infonce_is_cross_entropy_over_the_batch():
 
 def test_two_views_score_each_view_against_the_other():
     torch.manual_seed(1)
-    model = DIM(ModelConfig(image_size=16, critic="dot")).double().eval()  # eval: BN per image
+    objective = ObjectiveConfig(estimator="dv", critic="dot")
+    model = DIM(ModelConfig(image_size=16), objective).double().eval()  # eval: BN per image
     x1, x2 = torch.randn(2, 4, 3, 16, 16, dtype=torch.float64)
     eps = torch.randn(8, 256, dtype=torch.float64)
-    perm = torch.tensor([1, 2, 3, 0])
-    got = dim_terms_given(model, x1, eps, perm, estimator="dv", x2=x2)
+    perm_g, perm_l = torch.tensor([1, 2, 3, 0]), torch.tensor([2, 1, 3, 0])  # one per critic
+    got = terms_given(model, x1, eps, perm_g, perm_l, x2=x2)
     o1, o2 = model.encoder(x1), model.encoder(x2)
     z1 = o1.mu + torch.exp(o1.logvar / 2) * eps[:4]
     z2 = o2.mu + torch.exp(o2.logvar / 2) * eps[4:]
@@ -44,10 +47,10 @@ def test_two_views_score_each_view_against_the_other():
         return -(pos.mean() - torch.log(torch.exp(neg).mean()))
 
     def glob(a, b):
-        return dv(*model.global_critic(a, b, perm))
+        return dv(*model.objective.global_critic(a, b, perm_g))
 
     def loc(z, c):
-        return dv(*model.local_critic(z, c, perm))
+        return dv(*model.objective.local_critic(z, c, perm_l))
 
     torch.testing.assert_close(got["global"], (glob(z1, z2) + glob(z2, z1)) / 2, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(got["local"], (loc(z1, o2.local) + loc(z2, o1.local)) / 2, rtol=1e-10, atol=1e-12)
@@ -58,11 +61,11 @@ def test_two_views_score_each_view_against_the_other():
 
 def test_multiscale_averages_the_local_term_over_both_maps():
     torch.manual_seed(2)
-    model = DIM(ModelConfig(image_size=16, multiscale=True)).double()
+    model = DIM(ModelConfig(image_size=16), ObjectiveConfig(multiscale=True)).double()
     x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     eps = torch.randn(4, 256, dtype=torch.float64)
     perm = torch.tensor([3, 2, 0, 1])
-    got = dim_terms_given(model, x, eps, perm)
+    got = terms_given(model, x, eps, torch.tensor([1, 0, 3, 2]), perm)  # the local critics' shuffle: perm
     out = model.encoder(x)
     z = out.mu + torch.exp(out.logvar / 2) * eps
     assert out.middle.shape == (4, 128, 8, 8)
@@ -71,17 +74,18 @@ def test_multiscale_averages_the_local_term_over_both_maps():
         pos, neg = critic(z, c, perm)
         return F.softplus(-pos).mean() + F.softplus(neg).mean()
 
-    want = (jsd(model.local_critic, out.local) + jsd(model.middle_critic, out.middle)) / 2
+    want = (jsd(model.objective.local_critic, out.local) + jsd(model.objective.middle_critic, out.middle)) / 2
     torch.testing.assert_close(got["local"], want, rtol=1e-10, atol=1e-12)
 
 
 def test_local_local_term_against_a_loop():
     torch.manual_seed(3)
-    model = DIM(ModelConfig(image_size=16, local_local=True)).double()
+    model = DIM(ModelConfig(image_size=16), ObjectiveConfig(delta=1.0)).double()
     x = torch.randn(3, 3, 16, 16, dtype=torch.float64)
-    got = dim_terms_given(model, x, torch.randn(3, 256, dtype=torch.float64), torch.tensor([1, 2, 0]))
+    got = terms_given(model, x, torch.randn(3, 256, dtype=torch.float64), torch.tensor([1, 2, 0]),
+                      torch.tensor([2, 0, 1]))
     c = model.encoder(x).local.flatten(2).transpose(1, 2)  # 3×16×256: image, position, channels
-    critic = model.local_local_critic
+    critic = model.objective.local_local_critic
 
     def embed(seq, h):
         return F.relu(h @ seq[0].weight.T + seq[0].bias) @ seq[2].weight.T + seq[2].bias
@@ -113,9 +117,10 @@ def _digits(n=512):
     ("infonce", "dot", "all", 2, {}),
     ("infonce", "dot", "all", 2, {"temperature": 0.1}),
     ("jsd", "concat", "derangement", 1, {"multiscale": True}),
-    ("jsd", "concat", "derangement", 1, {"local_local": True}),
+    ("jsd", "concat", "derangement", 1, {"delta": 1.0}),
     ("jsd", "concat", "derangement", 1, {"attention": True}),
     ("jsd", "concat", "derangement", 1, {"prior": "adversarial"}),
+    ("jsd", "concat", "shuffle", 1, {}),  # the reference: an independent shuffle per critic
     ("infonce", "dot", "all", 2, {"rescale": 13}),  # multi-scale input
 ])
 def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, views, extra):
@@ -124,19 +129,24 @@ def test_every_option_lowers_the_loss_in_20_steps(estimator, critic, negatives, 
     torch.manual_seed(0)
     images = _digits()
     rescale = extra.pop("rescale", 0)
-    model = DIM(ModelConfig(image_size=16, in_channels=1, z_dim=32, critic=critic, critic_hidden=64, **extra))
-    weights = {"global": 0.5, "local": 1.5, "kl": 0.01, **({"local_local": 1.0} if extra.get("local_local") else {})}
+    attention = extra.pop("attention", False)
+    objective = ObjectiveConfig(estimator=estimator, critic=critic, negatives=negatives, critic_hidden=64, **extra)
+    model = DIM(ModelConfig(image_size=16, in_channels=1, z_dim=32, attention=attention), objective)
+    weights = {"global": 0.5, "local": 1.5, "kl": 0.01, **({"local_local": 1.0} if extra.get("delta") else {})}
     if extra.get("prior") == "adversarial":
         weights["prior"] = weights.pop("kl")
+    assert objective.weights == weights
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     augment = Augment(crop="pad", pad=2, jitter=0.2, grayscale=0.0, rescale=rescale)
     gen = torch.Generator().manual_seed(0)
 
     def loss_of(batch, generator, train=False):
         x1, x2 = (v - 0.5 for v in augment.views(batch, 2, generator)) if views == 2 else (batch - 0.5, None)
-        terms = dim_terms(model, x1, x2=x2, generator=generator, negatives=negatives, estimator=estimator)
-        loss = weighted_loss(terms, weights)
-        return loss + terms["prior_critic"] if train and "prior_critic" in terms else loss
+        total, terms = model.loss(x1, x2, generator=generator)
+        loss = sum(w * terms[k] for k, w in weights.items())
+        # the total adds the prior discriminator's own loss, which trains it
+        torch.testing.assert_close(total, loss + terms["prior_critic"] if "prior_critic" in terms else loss)
+        return total if train else loss
 
     probe = images[:128]
     with torch.no_grad():

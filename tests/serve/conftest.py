@@ -22,13 +22,13 @@ def stack(tmp_path_factory):
     from infomax.embed.files import save_embeddings
     from infomax.embed.run import embed_dataset
     from infomax.index.store import build_gallery
-    from infomax.train.config import resolve
+    from infomax.config import resolve
     from infomax.train.loop import train
 
     root = tmp_path_factory.mktemp("serve")
     cache = root / "cache"
     data = load(SPEC, cache_dir=str(cache), progress=False)
-    cfg = resolve("digits", {}, {"data": SPEC, "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
+    cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
     train(cfg, root / "run", data, progress=False)
     embedder = Embedder.from_checkpoint(root / "run", device="cpu")
     emb = embed_dataset(embedder, data, spec=SPEC, checkpoint=str(root / "run"))

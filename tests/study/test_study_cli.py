@@ -3,6 +3,8 @@
 import json
 
 from infomax.cli import main
+from infomax.config import Config
+from infomax.objective.loss import DIMLoss
 from infomax.study.cli import GLOBAL_LOCAL
 from infomax.study.runner import run_study
 
@@ -21,7 +23,7 @@ def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypat
     assert set(rows) == set(GLOBAL_LOCAL)
     for name in GLOBAL_LOCAL:
         run = out / name / "seed0"
-        train = json.loads((run / "config.json").read_text())["train"]
+        train = Config.from_dict(json.loads((run / "config.json").read_text())["train"]).to_flat()
         want = {"global-only": ("beta", 0.0), "local-only": ("alpha", 0.0), "no-prior": ("gamma", 0.0),
                 "both": ("beta", 1.5), "both-fp32": ("precision", "fp32")}[name]
         assert train[want[0]] == want[1] and train["max_steps"] == 2
@@ -38,19 +40,19 @@ def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypat
 
 
 def test_a_diverging_variant_is_reported_and_the_study_goes_on(tmp_path, monkeypatch):
-    import infomax.train.loop as loop
-
     monkeypatch.setenv("INFOMAX_HOME", str(tmp_path / "home"))
-    real = loop.dim_terms
+    real = DIMLoss.forward
 
-    def blows_up_with_hellinger(*args, **kwargs):
-        terms = real(*args, **kwargs)
-        if kwargs["estimator"] == "hellinger":
+    def blows_up_with_hellinger(self, *args, **kwargs):
+        loss, terms = real(self, *args, **kwargs)
+        if self.cfg.estimator == "hellinger":
             terms["global"] = terms["global"] * float("inf")
-        return terms
+            loss = self.total(terms)
+        return loss, terms
 
-    monkeypatch.setattr(loop, "dim_terms", blows_up_with_hellinger)
-    variants = {"unstable": ("squared Hellinger", ["--estimator", "hellinger"]), "plain": ("the seed", [])}
+    monkeypatch.setattr(DIMLoss, "forward", blows_up_with_hellinger)
+    variants = {"unstable": ("squared Hellinger", {"preset": "seed", "estimator": "hellinger"}),
+                "plain": ("the seed", {"preset": "seed"})}
     out = tmp_path / "study"
 
     def study():

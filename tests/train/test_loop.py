@@ -7,12 +7,13 @@ import torch
 
 from infomax.errors import InfomaxError, TrainingDiverged
 from infomax.checkpoint import load_checkpoint
-from infomax.train.config import resolve
+from infomax.config import resolve
+from infomax.objective.loss import DIMLoss
 from infomax.train.loop import train
 
 
 def _cfg(**over):
-    base = {"batch_size": 32, "max_steps": 6, "checkpoint_every": 3, "log_every": 1, "device": "cpu",
+    base = {"preset": "seed", "batch_size": 32, "max_steps": 6, "checkpoint_every": 3, "log_every": 1, "device": "cpu",
             "z_dim": 32, "deterministic": True}
     return resolve("digits", {}, {**base, **over})
 
@@ -41,7 +42,9 @@ def test_resume_equals_straight_run(tmp_path, digits16, objective):
 def test_run_folder_holds_config_logs_and_curve(tmp_path, digits16):
     result = train(_cfg(), tmp_path, digits16, progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["train"]["batch_size"] == 32 and saved["model"]["image_size"] == 16
+    assert saved["train"]["optim"]["batch_size"] == 32 and saved["model"]["image_size"] == 16
+    assert saved["train"]["preset"] == "seed" and saved["objective"] == saved["train"]["objective"]
+    assert saved["objective"]["negatives"] == "shuffle" and saved["data"]["spec"] == digits16.spec
     assert saved["data"]["normalization"] == "center"
     assert (tmp_path / "loss.png").is_file() and (tmp_path / "tensorboard").is_dir()
     assert load_checkpoint(tmp_path).config == saved
@@ -57,19 +60,18 @@ def test_resume_refuses_changed_model(tmp_path, digits16):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, digits16, monkeypatch):
-    import infomax.train.loop as loop
-
-    real = loop.dim_terms
+    real = DIMLoss.forward
     calls = {"n": 0}
 
-    def poisoned(*args, **kwargs):
-        terms = real(*args, **kwargs)
+    def poisoned(self, *args, **kwargs):
+        loss, terms = real(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == 5:
             terms["local"] = terms["local"] * float("nan")
-        return terms
+            loss = self.total(terms)
+        return loss, terms
 
-    monkeypatch.setattr(loop, "dim_terms", poisoned)
+    monkeypatch.setattr(DIMLoss, "forward", poisoned)
     with pytest.raises(TrainingDiverged, match="step 5 .*local"):
         train(_cfg(), tmp_path, digits16, progress=False)
     ckpt = load_checkpoint(tmp_path)
@@ -92,6 +94,8 @@ def test_prior_choice_sets_the_weighted_term_and_the_log(tmp_path, digits16, pri
         assert (rows[0][key] != "") == (key == weighted or key in logged), key
     losses = {k: float(rows[-1][k]) for k in ("global", "local", "kl", "prior") if rows[-1][k]}
     want = 0.5 * losses["global"] + 1.5 * losses["local"] + (0.1 * losses[weighted] if weighted else 0.0)
+    if prior == "adversarial":  # the minimized loss includes the discriminator's own, unweighted
+        want += float(rows[-1]["prior_critic"])
     assert float(rows[-1]["loss"]) == pytest.approx(want, rel=1e-5)
 
 
@@ -125,22 +129,20 @@ def test_cosine_schedule_sets_each_steps_lr(tmp_path, digits16):
 
 
 def test_resume_follows_the_cosine_schedule(tmp_path, digits16, monkeypatch):
-    import infomax.train.loop as loop
-
     cfg = _cfg(lr_schedule="cosine", max_steps=6, checkpoint_every=3)
     train(cfg, tmp_path / "a", digits16, progress=False)
-    real, calls = loop.dim_terms, {"n": 0}
+    real, calls = DIMLoss.forward, {"n": 0}
 
-    def killed_at_step_5(*args, **kwargs):
+    def killed_at_step_5(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "dim_terms", killed_at_step_5)
+    monkeypatch.setattr(DIMLoss, "forward", killed_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "b", digits16, progress=False)
-    monkeypatch.setattr(loop, "dim_terms", real)
+    monkeypatch.setattr(DIMLoss, "forward", real)
     assert load_checkpoint(tmp_path / "b").step == 3
     train(cfg, tmp_path / "b", digits16, resume=True, progress=False)
     wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights

@@ -58,20 +58,21 @@ def test_several_batches_average_the_per_batch_statistics():
 
 def test_training_ends_with_recalibrated_statistics(tmp_path):
     from infomax.model.dim import DIM
+    from infomax.objective.config import ObjectiveConfig
     from infomax.checkpoint import load_checkpoint
-    from infomax.train.config import resolve
+    from infomax.config import resolve
     from infomax.train.loop import train
     from tests.datasets import small_digits
 
     data = small_digits()
-    cfg = resolve("digits", {}, {"batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 32, "bn_recalibrate": 100})
+    cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 32, "bn_recalibrate": 100})
     train(cfg, tmp_path, data, progress=False)
     ckpt = load_checkpoint(tmp_path)
-    model = DIM(ModelConfig.from_dict(ckpt.config["model"]))
+    model = DIM(ModelConfig.from_dict(ckpt.config["model"]), ObjectiveConfig.from_dict(ckpt.config["objective"]))
     model.load_state_dict(ckpt.weights)
     split = data.split(data.train_split)
     source = BatchSource(split.images, data.normalization, torch.device("cpu"), channels_last=True)
-    index = torch.randperm(len(split), generator=torch.Generator().manual_seed(cfg.seed))[:100]
+    index = torch.randperm(len(split), generator=torch.Generator().manual_seed(cfg.run.seed))[:100]
     recalibrate_batchnorm(model.encoder, source, index)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, ckpt.weights[k], rtol=1e-4, atol=1e-5)  # float32, threaded sums

@@ -116,9 +116,9 @@ def grid(embeddings: str | Path, out: str | Path, *, data: str | None = None, qu
         if query_vectors.shape[1] != emb.vectors.shape[1]:
             raise InfomaxError(f"the checkpoint makes {query_vectors.shape[1]}-dim features but the embeddings "
                                f"have {emb.vectors.shape[1]}; pass the --checkpoint the embeddings came from")
+        row_labels = [Path(p).name for p in query_images]
         query_images = np.stack([embedder.load_image(p) for p in query_images])  # as the encoder saw them
         query_rows = np.full(len(query_images), -1, dtype=np.int64)
-        row_labels = [Path(p).name for p in query_images]
     else:
         if query_ids:
             query_rows = _query_rows_by_id(emb, query_ids)

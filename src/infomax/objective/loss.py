@@ -108,14 +108,16 @@ class DIMLoss(nn.Module):
             self.prior_critic = PriorDiscriminator(z_dim, cfg.critic_hidden)
         init_weights_(self, init)
 
-    def draw(self, n: int, views: int, generator: torch.Generator | None, device: torch.device) -> Draws:
-        """The step's randomness from `generator`: the two permutations, then ε and the prior's draws."""
+    def draw(self, n: int, views: int, generator: torch.Generator | None, device: torch.device,
+             dtype: torch.dtype = torch.float32) -> Draws:
+        """The step's randomness from `generator`: the two permutations, then ε and the prior's draws
+        (drawn in float32, then given `dtype`, so float64 features see the same draws)."""
         neg = self.cfg.negatives
         perms = [None if neg == "all" else permutation(neg, n, generator=generator, device=device) for _ in "gl"]
         prior_rows = n if self.cfg.prior == "adversarial" else 0
         draw_device = generator.device if generator is not None else device
         eps = torch.randn((views * n + prior_rows, self.z_dim), generator=generator, device=draw_device)
-        eps = eps.to(device, non_blocking=True)
+        eps = eps.to(device, dtype, non_blocking=True)
         return Draws(eps[: views * n], perms[0], perms[1], eps[views * n :] if prior_rows else None)
 
     def forward(self, mu: Tensor, logvar: Tensor, local: Tensor, pooled: Tensor | None = None,
@@ -125,13 +127,14 @@ class DIMLoss(nn.Module):
         pooled vector V·N×P and the middle map (each view's N rows together, view 1 first).
         The loss is what to minimize (under the adversarial prior it includes the discriminator's
         own loss, whose gradients reach the discriminator only)."""
-        draws = self.draw(mu.shape[0] // views, views, generator, mu.device)
+        dtype = torch.float64 if mu.dtype == torch.float64 else torch.float32
+        draws = self.draw(mu.shape[0] // views, views, generator, mu.device, dtype)
         terms = self.terms(mu, logvar, local, pooled, middle, draws, views=views)
         return self.total(terms), terms
 
     def total(self, terms: dict[str, Tensor]) -> Tensor:
         """α·global + β·local (+ δ·local_local) + γ·prior term (+ the discriminator's loss): the one sum."""
-        loss = sum(w * terms[k].float() for k, w in self.cfg.weights.items())
+        loss = sum(w * terms[k] for k, w in self.cfg.weights.items())  # the terms are float32 or float64
         return loss + terms["prior_critic"] if "prior_critic" in terms else loss
 
     def terms(self, mu: Tensor, logvar: Tensor, local: Tensor, pooled: Tensor | None, middle: Tensor | None,

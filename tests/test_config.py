@@ -1,0 +1,128 @@
+"""Config: presets, precedence, config files, and one clear message for each invalid setting."""
+
+import pytest
+
+from infomax.config import Config, read_config_file, resolve
+from infomax.errors import InfomaxError
+
+# The reference's settings (Hjelm et al.'s DIM code with its KL prior), written out.
+SEED = {
+    "encoder": "cnn", "image_size": 32, "in_channels": 3, "z_dim": 256, "channels": 256, "head_convs": 2,
+    "attention": False, "init": "keras", "bn_momentum": 0.01, "bn_eps": 1e-3, "leaky_slope": 0.2,
+    "estimator": "jsd", "critic": "concat", "negatives": "shuffle", "global_pairing": "zz", "temperature": 0.0,
+    "critic_hidden": 256, "multiscale": False, "prior": "kl", "kl_reduction": "mean",
+    "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0,
+    "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
+    "time_budget": None,
+    "augment": "none", "views": 1,
+    "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
+    "log_every": 20, "deterministic": False,
+}
+RECOMMENDED = {**SEED, "estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
+               "channels": 128, "bn_recalibrate": 10240}
+
+
+def test_presets_hold_their_settings():
+    assert Config(preset="seed").to_flat() == SEED
+    assert Config(preset="recommended").to_flat() == RECOMMENDED
+    assert Config().preset == "recommended" and Config().to_flat() == RECOMMENDED
+    assert Config.build("seed", "tiny-imagenet").to_flat() == {**SEED, "batch_size": 100, "epochs": 100}
+    cfg = Config(preset="seed")
+    assert (cfg.optim.lr, cfg.run.seed, cfg.data.views, cfg.objective.negatives) == (1e-3, 0, 1, "shuffle")
+    assert cfg.objective.weights == {"global": 0.5, "local": 1.5, "kl": 0.01}
+
+
+def test_precedence_defaults_preset_file_flags():
+    cfg = resolve("cifar10")
+    assert cfg.preset == "recommended" and cfg.objective.estimator == "infonce"
+    assert (cfg.objective.alpha, cfg.objective.beta, cfg.objective.gamma) == (0.5, 1.5, 0.01)
+    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.lr) == (64, 50, 1e-3)
+    cfg = resolve("tiny-imagenet", {"preset": "seed"})
+    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.objective.estimator) == (100, 100, "jsd")
+    cfg = resolve("tiny-imagenet", {"batch_size": 32, "lr": 5e-4}, {"batch_size": 16, "lr": None})
+    assert cfg.optim.batch_size == 16 and cfg.optim.lr == 5e-4 and cfg.optim.epochs == 100
+    # flat, dotted and nested keys name the same setting
+    assert resolve("x", {"optim": {"lr": 2e-4}}, {"objective.beta": 3.0}).to_flat() == \
+        {**RECOMMENDED, "lr": 2e-4, "beta": 3.0}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"alhpa": 1.0}, "unknown setting 'alhpa'; valid settings: preset, data.augment, data.views, model.attention"),
+    ({"critic": "mlp"}, "objective.critic = 'mlp' is not one of: concat, dot"),
+    ({"negatives": "all"}, "objective.negatives = 'all' scores every pair of the batch and needs objective.critic "
+                           "= 'dot' (got critic = 'concat')"),
+    ({"views": 2}, "data.views = 2 needs data.augment (two identical views add nothing): set augment = 'default'"),
+    ({"alpha": 0.0, "beta": 0.0}, "objective.alpha and objective.beta are both 0: nothing left to learn"),
+    ({"batch_size": 1}, "optim.batch_size = 1 must be ≥ 2 (in-batch negatives need two images)"),
+    ({"multiscale": True, "encoder": "resnet18"}, "objective.multiscale scores the map one block before C, which only "
+                                                  "model.encoder = 'cnn' returns (got 'resnet18')"),
+    ({"alpha": -1.0}, "objective.alpha = -1.0 must be ≥ 0"),
+    ({"z_dim": 0}, "model.z_dim = 0 must be ≥ 1"),
+    ({"precision": "fp16"}, "run.precision = 'fp16' is not one of: fp32, bf16"),
+    ({"max_steps": 0}, "optim.max_steps = 0 must be ≥ 1"),
+    ({"estimator": "mine"}, "objective.estimator = 'mine' is not one of: jsd, infonce, dv, hellinger"),
+    ({"views": 3}, "data.views = 3 is not one of: 1, 2"),
+    ({"augment": "crop=spiral"}, "crop"),
+    ({"lr_schedule": "step"}, "optim.lr_schedule = 'step' is not one of: constant, cosine"),
+    ({"prior": "flow"}, "objective.prior = 'flow' is not one of: kl, adversarial, none"),
+    ({"optim.beta": 2.0}, "unknown setting 'optim.beta': beta belongs to objective (objective.beta)"),
+    ({"preset": "nope"}, "preset = 'nope' is not one of: seed, recommended"),
+])
+def test_each_invalid_setting_gets_its_message(values, message):
+    with pytest.raises(InfomaxError) as caught:
+        resolve("cifar10", {"preset": "seed"}, values)
+    assert message in str(caught.value)
+    with pytest.raises(InfomaxError) as built:
+        Config.build(**{"preset": "seed", **values})
+    assert message in str(built.value)
+
+
+def test_unknown_key_lists_every_valid_key():
+    with pytest.raises(InfomaxError) as caught:
+        Config.build("seed", alhpa=1.0)
+    for key in ("objective.alpha", "optim.lr", "model.z_dim", "run.seed", "data.views", "objective.negatives"):
+        assert key in str(caught.value)
+
+
+def test_groups_are_validated_when_built_and_replaced():
+    cfg = Config(preset="seed")
+    assert cfg.replace(lr=1e-4).optim.lr == 1e-4 and cfg.optim.lr == 1e-3
+    with pytest.raises(InfomaxError, match="needs objective.critic = 'dot'"):
+        cfg.replace(negatives="all")
+    assert Config.from_dict(cfg.to_dict()) == cfg
+    assert Config.from_dict(Config().to_dict()) == Config()
+    # an older run's flat settings (with its data spec) read with the seed preset
+    old = Config.from_dict({"batch_size": 32, "lr": 5e-4, "data": "digits", "critic": "dot"})
+    assert old.to_flat() == {**SEED, "batch_size": 32, "lr": 5e-4, "critic": "dot"}
+
+
+def test_config_files_nested_tables_dotted_keys_and_yaml(tmp_path):
+    (tmp_path / "a.toml").write_text(
+        'preset = "seed"\nbatch-size = 32\nrun.seed = 3\n"data.augment" = "default"\n'
+        '[optim]\nlr = 5e-4\n[objective]\nestimator = "infonce"\n')
+    values = read_config_file(tmp_path / "a.toml")
+    assert values == {"preset": "seed", "batch_size": 32, "seed": 3, "augment": "default", "lr": 5e-4,
+                      "estimator": "infonce"}
+    assert resolve("x", values).to_flat() == {**SEED, "batch_size": 32, "seed": 3, "augment": "default",
+                                              "lr": 5e-4, "estimator": "infonce"}
+    (tmp_path / "a.yaml").write_text("optim:\n  batch_size: 48\nrun.precision: bf16\n")
+    cfg = resolve("x", read_config_file(tmp_path / "a.yaml"))
+    assert (cfg.optim.batch_size, cfg.run.precision, cfg.preset) == (48, "bf16", "recommended")
+    (tmp_path / "wrong.toml").write_text("[optim]\nbeta = 1.0\n")
+    with pytest.raises(InfomaxError, match=r"wrong.toml: unknown setting 'optim.beta': beta belongs to objective"):
+        read_config_file(tmp_path / "wrong.toml")
+    (tmp_path / "bad.toml").write_text("batch_size = = 3")
+    with pytest.raises(InfomaxError, match="could not be parsed"):
+        read_config_file(tmp_path / "bad.toml")
+    with pytest.raises(InfomaxError, match="does not exist"):
+        read_config_file(tmp_path / "missing.yaml")
+
+
+def test_cli_prints_the_message_and_returns_2(tmp_path, capsys):
+    from infomax.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "digits", "--out", str(out), "--critic", "mlp"]) == 2
+    err = capsys.readouterr().err
+    assert "infomax train: error: objective.critic = 'mlp' is not one of: concat, dot" in err
+    assert not (out / "config.json").exists()
