@@ -4,11 +4,12 @@ Prints: the machine and command line; FLOPs per image of a training step (forwar
 of the full objective) and of the encoder forward (torch.utils.flop_counter), with what the
 critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s in fp32 and
 bf16; one Adam step in each of torch's three implementations; the weight gradient of each
-encoder convolution by oneDNN's own kernel and as a forward convolution (model/small_map_conv.py);
+encoder convolution by oneDNN's own kernel and as a forward convolution (speedups/small_map_conv.py);
 images/s of a model step (forward + backward + fused Adam) at the given batch, fp32 and bf16
-autocast, channels_last, with the fraction of matmul peak it reaches; the bf16 step with and
-without the swapped weight gradient, and with and without the compiled BatchNorm → max-pool →
-LeakyReLU kernels (model/bn_pool_act.py), timed in alternating rounds so both see the same
+autocast, channels_last, with the fraction of matmul peak it reaches (the bf16 step with the
+speed-ups of infomax.speedups, as training applies them); the bf16 step with and without the
+swapped weight gradient, and with and without the compiled BatchNorm → max-pool → LeakyReLU
+kernels (speedups/bn_pool_act.py), timed in alternating rounds so both see the same
 machine; and where the bf16 step's time goes: each compiled kernel, and every other op timed
 at the dispatcher.
 
@@ -28,13 +29,14 @@ from unittest import mock
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from infomax import speedups
 from infomax.device import cpu_model
-from infomax.model import bn_pool_act
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
-from infomax.model.small_map_conv import conv3x3_weight_grad
 from infomax.objective.negatives import derangement
 from infomax.objective.terms import dim_terms_given, weighted_loss
+from infomax.speedups import bn_pool_act
+from infomax.speedups.small_map_conv import conv3x3_weight_grad
 
 
 def count_flops(fn) -> int:
@@ -85,6 +87,8 @@ def matmul_gflops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
 def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
     torch.manual_seed(0)
     model = DIM(cfg).to(memory_format=torch.channels_last)
+    if not compile_:  # as the training loop does (torch.compile of the whole step compiles the plain model)
+        speedups.apply(model, precision="bf16" if bf16 else "fp32", device=torch.device("cpu"))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=cfg.adam_eps, fused=True)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size)
@@ -170,8 +174,8 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
     """ms per step spent in each part of the step (OP_GROUPS, the rest as "other ops"), timed op
     by op at the dispatcher. CPU ops run synchronously, so each op's wall time is its own cost;
     unlike torch.profiler this adds nothing inside the ops. The compiled kernels of
-    model/bn_pool_act.py (which torch.compile does not run under a dispatch mode) run with the
-    timer set aside and are timed per call."""
+    speedups/bn_pool_act.py (which torch.compile does not run under a dispatch mode) run with
+    the timer set aside and are timed per call."""
     from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
     totals: dict[str, float] = {}
@@ -195,7 +199,7 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
 
     def applies(y, bn):
         with _disable_current_modes():
-            return bn_pool_act.bn_pool_act_applies(y, bn)
+            return bn_pool_act.bn_pool_act_applies(y, bn)  # outside the timer's dispatch mode
 
     class OpTimer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -205,7 +209,7 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
             return out
 
     with mock.patch.object(bn_pool_act, "_compiled", timed), \
-            mock.patch("infomax.model.encoder.bn_pool_act_applies", applies):
+            mock.patch("infomax.speedups.convbn.bn_pool_act_applies", applies):
         step()
         with OpTimer():
             totals.clear()
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model step {name:13s} batch {args.batch}: median {med:.0f} images/s, best {best:.0f} "
               f"({best * train / 1e9:.0f} GFLOP/s, {ratio:.0%} of matmul peak; "
               f"{time.perf_counter() - t0:.0f} s incl. warm-up)")
-    _, step = make_step(cfg, args.batch, True, False)
+    model, step = make_step(cfg, args.batch, True, False)
     label = f"model step bf16 batch {args.batch}"
 
     def without(patch):
@@ -297,10 +301,15 @@ def main(argv: list[str] | None = None) -> int:
                 step()
         return run
 
-    oneDNN = without(mock.patch("infomax.model.encoder.swapped_weight_grad_helps", return_value=False))
+    oneDNN = without(mock.patch("infomax.speedups.convbn.swapped_weight_grad_helps", return_value=False))
     print(compare_rounds(label, {"with the head convolutions' weight gradient as a forward convolution": step,
                                  "with oneDNN's": oneDNN}, 2 * args.repeats, args.steps))
-    eager = without(mock.patch.dict(os.environ, {"INFOMAX_COMPILE": "0"}))
+
+    def eager():
+        speedups.apply(model, precision="bf16", device=torch.device("cpu"), compile_kernels=False)
+        step()
+        speedups.apply(model, precision="bf16", device=torch.device("cpu"))
+
     print(compare_rounds(label, {"with the compiled BatchNorm → max-pool → LeakyReLU kernels": step,
                                  "with the eager ops": eager}, 2 * args.repeats, args.steps))
     parts = op_ms_per_step(step, args.steps)

@@ -9,7 +9,7 @@ training runs, the machine, and the command.
     .venv/bin/python benchmarks/bench_train.py --precision bf16 --compare-compile --steps 400
 
 --compare-compile times one run's steps in alternating blocks with and without the compiled
-BatchNorm → max-pool → LeakyReLU kernels (model/bn_pool_act.py): the machine's speed drifts
+BatchNorm → max-pool → LeakyReLU kernels (infomax/speedups/bn_pool_act.py): the machine's speed drifts
 from run to run by more than the difference, and blocks of one run see the same machine.
 """
 
@@ -114,35 +114,38 @@ def train_child(args) -> None:
 
 def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
     """ms per step of alternating blocks of `block` steps within one training run (whole loop),
-    with the compiled BatchNorm → max-pool → LeakyReLU kernels and with the eager ops
-    (INFOMAX_COMPILE, which the model reads at every call), after the warm-up steps. In fp32
-    the kernels run here although training leaves them off there (KERNEL_DTYPES), to show why."""
+    with the compiled BatchNorm → max-pool → LeakyReLU kernels and with the eager ops (switched by
+    speedups.apply before each block), after the warm-up steps. In fp32 the kernels run here
+    although training leaves them off there (KERNEL_DTYPES), to show why."""
     import torch
 
     import infomax.train.loop as loop
-    from infomax.model import bn_pool_act
+    from infomax import speedups
+    from infomax.speedups import bn_pool_act
 
     dataset, _ = load_data(args.data)
-    times: dict[str, list[float]] = {"1": [], "0": []}
-    state = {"step": 0, "t0": None}
+    times: dict[bool, list[float]] = {True: [], False: []}
+    state = {"step": 0, "t0": None, "kernels": None}
     dim_terms = loop.dim_terms
 
-    def switching_terms(*a, **kw):
+    def switching_terms(model, *a, **kw):
         step = state["step"]
         state["step"] += 1
         if step % block == 0:
             now = time.perf_counter()
             if state["t0"] is not None and step - block >= args.warmup:
-                times[os.environ["INFOMAX_COMPILE"]].append((now - state["t0"]) / block * 1e3)
-            os.environ["INFOMAX_COMPILE"] = "1" if (step // block) % 2 else "0"
+                times[state["kernels"]].append((now - state["t0"]) / block * 1e3)
+            state["kernels"] = bool((step // block) % 2)
+            speedups.apply(model, precision=args.precision, device=torch.device("cpu"),
+                           compile_kernels=state["kernels"])
             state["t0"] = now
-        return dim_terms(*a, **kw)
+        return dim_terms(model, *a, **kw)
 
     dtypes = (torch.bfloat16, torch.float32)  # in fp32 too, to compare (training keeps fp32 eager)
-    with mock.patch.object(loop, "dim_terms", switching_terms), mock.patch.dict(os.environ), \
+    with mock.patch.object(loop, "dim_terms", switching_terms), \
             mock.patch.object(bn_pool_act, "KERNEL_DTYPES", dtypes), tempfile.TemporaryDirectory() as run:
         loop.train(loop_config(args, dataset.kind, args.warmup + args.steps + block), run, dataset, progress=False)
-    return times["1"], times["0"]
+    return times[True], times[False]
 
 
 def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from infomax.data import load
     from infomax.device import pick_device
     from infomax.errors import InfomaxError
-    from infomax.model.bn_pool_act import first_step_notice
+    from infomax.speedups import first_step_notice
     from infomax.train.config import describe, from_dict, read_config_file, resolve, to_dict
-    from infomax.train.loop import train
+    from infomax.train.loop import compile_kernels_enabled, train
 
     flags = {name: getattr(args, name) for name in FLAGS}
     flags["deterministic"] = args.deterministic
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         changed = [k for k in to_dict(cfg) if to_dict(cfg)[k] != base.get(k)]
         print(f"resuming with changed settings: {', '.join(changed)}")
     print("resolved config:\n" + describe(cfg), flush=True)
-    notice = first_step_notice(cfg.precision, pick_device(cfg.device))
+    notice = first_step_notice(cfg.precision, pick_device(cfg.device), compile_kernels=compile_kernels_enabled())
     if notice:
         print(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)
