@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from infomax import speedups
 from infomax.device import cpu_model
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     for precision, bf16 in (("fp32", False), ("bf16", True)):
         models = build(size)  # fresh weights and optimizer state for each precision
         x = torch.randn(args.batch, 3, size, size).contiguous(memory_format=torch.channels_last)
+        for m in models.values():  # as the training loop does: the seed CNN's CPU bf16 kernels (infomax.speedups)
+            speedups.apply(m, precision=precision, device=torch.device("cpu"), compile_kernels=compiled)
         steps = {name: make_step(m.to(memory_format=torch.channels_last), x, bf16) for name, m in models.items()}
         t0 = time.perf_counter()
         rates = alternating_rates(steps, args.repeats, args.steps, args.batch)

@@ -4,11 +4,12 @@ Prints: the machine and command line; FLOPs per image of a training step (forwar
 of the full objective) and of the encoder forward (torch.utils.flop_counter), with what the
 critics would cost as naive concatenations; the machine's 4096² matmul GFLOP/s in fp32 and
 bf16; one Adam step in each of torch's three implementations; the weight gradient of each
-encoder convolution by oneDNN's own kernel and as a forward convolution (model/small_map_conv.py);
+encoder convolution by oneDNN's own kernel and as a forward convolution (speedups/small_map_conv.py);
 images/s of a model step (forward + backward + fused Adam) at the given batch, fp32 and bf16
-autocast, channels_last, with the fraction of matmul peak it reaches; the bf16 step with and
-without the swapped weight gradient, and with and without the compiled BatchNorm → max-pool →
-LeakyReLU kernels (model/bn_pool_act.py), timed in alternating rounds so both see the same
+autocast, channels_last, with the fraction of matmul peak it reaches (the bf16 step with the
+speed-ups of infomax.speedups, as training applies them); the bf16 step with and without the
+swapped weight gradient, and with and without the compiled BatchNorm → max-pool → LeakyReLU
+kernels (speedups/bn_pool_act.py), timed in alternating rounds so both see the same
 machine; and where the bf16 step's time goes: each compiled kernel, and every other op timed
 at the dispatcher.
 
@@ -28,14 +29,22 @@ from unittest import mock
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from infomax import speedups
 from infomax.device import cpu_model
-from infomax.model import bn_pool_act
 from infomax.model.config import ModelConfig
 from infomax.model.dim import DIM
-from infomax.model.small_map_conv import conv3x3_weight_grad
 from infomax.objective.negatives import derangement
-from infomax.objective.terms import dim_terms_given, weighted_loss
+from infomax.objective.loss import Draws
+from infomax.speedups import bn_pool_act
+from infomax.speedups.small_map_conv import conv3x3_weight_grad
 
+
+ADAM_EPS = 1e-7  # Keras' (preset seed)
+
+
+def seed_loss(model: DIM, x, eps, perm):
+    """The seed objective of a batch with its randomness given (one permutation for both critics)."""
+    return model.objective.total(model.objective.terms(*model.encoder(x), Draws(eps, perm, perm)))
 
 def count_flops(fn) -> int:
     counter = FlopCounterMode(display=False)
@@ -58,9 +67,9 @@ def naive_critic_flops(model: DIM, batch: int) -> int:
 
     def run():
         pairs = torch.cat([z, z], 1)
-        mlp(model.global_critic.layers, torch.cat([pairs, pairs]))
+        mlp(model.objective.global_critic.layers, torch.cat([pairs, pairs]))
         rows = torch.cat([z[:, None].expand(batch, 16, cfg.z_dim), local], -1)
-        mlp(model.local_critic.layers, torch.cat([rows, rows]))
+        mlp(model.objective.local_critic.layers, torch.cat([rows, rows]))
 
     with torch.no_grad():
         return count_flops(run)
@@ -85,14 +94,16 @@ def matmul_gflops(dtype: torch.dtype, n: int = 4096, repeats: int = 5) -> float:
 def make_step(cfg: ModelConfig, batch: int, bf16: bool, compile_: bool):
     torch.manual_seed(0)
     model = DIM(cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=cfg.adam_eps, fused=True)
+    if not compile_:  # as the training loop does (torch.compile of the whole step compiles the plain model)
+        speedups.apply(model, precision="bf16" if bf16 else "fp32", device=torch.device("cpu"))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=ADAM_EPS, fused=True)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size)
     x = x.contiguous(memory_format=torch.channels_last)
 
     def loss_fn(x, eps, perm):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            return weighted_loss(dim_terms_given(model, x, eps, perm))
+            return seed_loss(model, x, eps, perm)
 
     fn = torch.compile(loss_fn) if compile_ else loss_fn
 
@@ -115,7 +126,7 @@ def adam_step_ms(model: DIM, repeats: int = 20) -> dict[str, float]:
         p.grad = torch.randn_like(p)
     out = {}
     for name, kw in (("for-loop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})):
-        opt = torch.optim.Adam(params, lr=1e-3, eps=model.cfg.adam_eps, **kw)
+        opt = torch.optim.Adam(params, lr=1e-3, eps=ADAM_EPS, **kw)
         out[name] = best_ms(lambda: [opt.step() for _ in range(repeats)], 5) / repeats
     return out
 
@@ -170,8 +181,8 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
     """ms per step spent in each part of the step (OP_GROUPS, the rest as "other ops"), timed op
     by op at the dispatcher. CPU ops run synchronously, so each op's wall time is its own cost;
     unlike torch.profiler this adds nothing inside the ops. The compiled kernels of
-    model/bn_pool_act.py (which torch.compile does not run under a dispatch mode) run with the
-    timer set aside and are timed per call."""
+    speedups/bn_pool_act.py (which torch.compile does not run under a dispatch mode) run with
+    the timer set aside and are timed per call."""
     from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
     totals: dict[str, float] = {}
@@ -195,7 +206,7 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
 
     def applies(y, bn):
         with _disable_current_modes():
-            return bn_pool_act.bn_pool_act_applies(y, bn)
+            return bn_pool_act.bn_pool_act_applies(y, bn)  # outside the timer's dispatch mode
 
     class OpTimer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -205,7 +216,7 @@ def op_ms_per_step(step, steps: int) -> dict[str, float]:
             return out
 
     with mock.patch.object(bn_pool_act, "_compiled", timed), \
-            mock.patch("infomax.model.encoder.bn_pool_act_applies", applies):
+            mock.patch("infomax.speedups.convbn.bn_pool_act_applies", applies):
         step()
         with OpTimer():
             totals.clear()
@@ -252,10 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     model = DIM(cfg)
     x = torch.randn(n, cfg.in_channels, cfg.image_size, cfg.image_size)
     eps, perm = torch.randn(n, cfg.z_dim), derangement(n)
-    train = count_flops(lambda: weighted_loss(dim_terms_given(model, x, eps, perm)).backward()) / n
+    train = count_flops(lambda: seed_loss(model, x, eps, perm).backward()) / n
     with torch.no_grad():
         enc = count_flops(lambda: model.encoder(x)) / n
-        critics = count_flops(lambda: dim_terms_given(model, x, eps, perm)) / n - enc
+        critics = count_flops(lambda: seed_loss(model, x, eps, perm)) / n - enc
     naive = naive_critic_flops(model, n) / n
     print(f"FLOPs/image: train step {train / 1e9:.3f} G, encoder forward {enc / 1e9:.3f} G, "
           f"critics forward {critics / 1e6:.1f} M (as naive concatenations: {naive / 1e6:.1f} M)")
@@ -288,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model step {name:13s} batch {args.batch}: median {med:.0f} images/s, best {best:.0f} "
               f"({best * train / 1e9:.0f} GFLOP/s, {ratio:.0%} of matmul peak; "
               f"{time.perf_counter() - t0:.0f} s incl. warm-up)")
-    _, step = make_step(cfg, args.batch, True, False)
+    model, step = make_step(cfg, args.batch, True, False)
     label = f"model step bf16 batch {args.batch}"
 
     def without(patch):
@@ -297,10 +308,15 @@ def main(argv: list[str] | None = None) -> int:
                 step()
         return run
 
-    oneDNN = without(mock.patch("infomax.model.encoder.swapped_weight_grad_helps", return_value=False))
+    oneDNN = without(mock.patch("infomax.speedups.convbn.swapped_weight_grad_helps", return_value=False))
     print(compare_rounds(label, {"with the head convolutions' weight gradient as a forward convolution": step,
                                  "with oneDNN's": oneDNN}, 2 * args.repeats, args.steps))
-    eager = without(mock.patch.dict(os.environ, {"INFOMAX_COMPILE": "0"}))
+
+    def eager():
+        speedups.apply(model, precision="bf16", device=torch.device("cpu"), compile_kernels=False)
+        step()
+        speedups.apply(model, precision="bf16", device=torch.device("cpu"))
+
     print(compare_rounds(label, {"with the compiled BatchNorm → max-pool → LeakyReLU kernels": step,
                                  "with the eager ops": eager}, 2 * args.repeats, args.steps))
     parts = op_ms_per_step(step, args.steps)

@@ -9,7 +9,7 @@ training runs, the machine, and the command.
     .venv/bin/python benchmarks/bench_train.py --precision bf16 --compare-compile --steps 400
 
 --compare-compile times one run's steps in alternating blocks with and without the compiled
-BatchNorm → max-pool → LeakyReLU kernels (model/bn_pool_act.py): the machine's speed drifts
+BatchNorm → max-pool → LeakyReLU kernels (infomax/speedups/bn_pool_act.py): the machine's speed drifts
 from run to run by more than the difference, and blocks of one run see the same machine.
 """
 
@@ -50,13 +50,11 @@ def flops_per_image(image_size: int = 32, channels: int = 3, batch: int = 64) ->
 
     from infomax.model.config import ModelConfig
     from infomax.model.dim import DIM
-    from infomax.objective.terms import dim_terms
 
-    model = DIM(ModelConfig(image_size=image_size, in_channels=channels))
+    model = DIM(ModelConfig(image_size=image_size, in_channels=channels))  # preset seed
     x = torch.randn(batch, channels, image_size, image_size)
     with FlopCounterMode(display=False) as fc:
-        terms = dim_terms(model, x)
-        (0.5 * terms["global"] + 1.5 * terms["local"] + 0.01 * terms["kl"]).backward()
+        model.loss(x)[0].backward()
     step = fc.get_total_flops() / batch / 1e9
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model.encoder.eval()(x)
@@ -79,11 +77,11 @@ def load_data(spec: str | None):
 
 
 def loop_config(args, kind: str, steps: int):
-    """The training config of a timed run: the command's precision, batch, device and checkpoint
-    interval, `steps` steps, a log row every --warmup steps."""
-    from infomax.train.config import resolve
+    """The training config of a timed run: preset seed with the command's precision, batch, device
+    and checkpoint interval, `steps` steps, a log row every --warmup steps."""
+    from infomax.config import resolve
 
-    return resolve(kind, {}, {"precision": args.precision, "batch_size": args.batch_size, "max_steps": steps,
+    return resolve(kind, {}, {"preset": "seed", "precision": args.precision, "batch_size": args.batch_size, "max_steps": steps,
                               "log_every": args.warmup, "checkpoint_every": args.checkpoint_every,
                               "device": args.device})
 
@@ -114,35 +112,39 @@ def train_child(args) -> None:
 
 def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
     """ms per step of alternating blocks of `block` steps within one training run (whole loop),
-    with the compiled BatchNorm → max-pool → LeakyReLU kernels and with the eager ops
-    (INFOMAX_COMPILE, which the model reads at every call), after the warm-up steps. In fp32
-    the kernels run here although training leaves them off there (KERNEL_DTYPES), to show why."""
+    with the compiled BatchNorm → max-pool → LeakyReLU kernels and with the eager ops (switched by
+    speedups.apply before each block), after the warm-up steps. In fp32 the kernels run here
+    although training leaves them off there (KERNEL_DTYPES), to show why."""
     import torch
 
     import infomax.train.loop as loop
-    from infomax.model import bn_pool_act
+    from infomax import speedups
+    from infomax.model.dim import DIM
+    from infomax.speedups import bn_pool_act
 
     dataset, _ = load_data(args.data)
-    times: dict[str, list[float]] = {"1": [], "0": []}
-    state = {"step": 0, "t0": None}
-    dim_terms = loop.dim_terms
+    times: dict[bool, list[float]] = {True: [], False: []}
+    state = {"step": 0, "t0": None, "kernels": None}
+    real_loss = DIM.loss
 
-    def switching_terms(*a, **kw):
+    def switching_loss(model, *a, **kw):
         step = state["step"]
         state["step"] += 1
         if step % block == 0:
             now = time.perf_counter()
             if state["t0"] is not None and step - block >= args.warmup:
-                times[os.environ["INFOMAX_COMPILE"]].append((now - state["t0"]) / block * 1e3)
-            os.environ["INFOMAX_COMPILE"] = "1" if (step // block) % 2 else "0"
+                times[state["kernels"]].append((now - state["t0"]) / block * 1e3)
+            state["kernels"] = bool((step // block) % 2)
+            speedups.apply(model, precision=args.precision, device=torch.device("cpu"),
+                           compile_kernels=state["kernels"])
             state["t0"] = now
-        return dim_terms(*a, **kw)
+        return real_loss(model, *a, **kw)
 
     dtypes = (torch.bfloat16, torch.float32)  # in fp32 too, to compare (training keeps fp32 eager)
-    with mock.patch.object(loop, "dim_terms", switching_terms), mock.patch.dict(os.environ), \
+    with mock.patch.object(DIM, "loss", switching_loss), \
             mock.patch.object(bn_pool_act, "KERNEL_DTYPES", dtypes), tempfile.TemporaryDirectory() as run:
         loop.train(loop_config(args, dataset.kind, args.warmup + args.steps + block), run, dataset, progress=False)
-    return times["1"], times["0"]
+    return times[True], times[False]
 
 
 def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:
@@ -154,7 +156,7 @@ def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) 
     from infomax.model.dim import DIM
 
     config = {"model": ModelConfig().to_dict(), "data": {"normalization": "center", "options": {}}}
-    embedder = Embedder(DIM(ModelConfig()), config, torch.device("cpu"), precision)
+    embedder = Embedder(DIM(ModelConfig()).encoder, config, torch.device("cpu"), precision)
     x = np.random.default_rng(0).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
     embedder.embed(x[:1000], batch_size)
     t = time.perf_counter()

@@ -19,10 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.model.attention import SelfAttention
-from infomax.model.bn_pool_act import bn_pool_act, bn_pool_act_applies
 from infomax.model.config import ModelConfig
 from infomax.model.init import init_weights_
-from infomax.model.small_map_conv import conv3x3_swapped_weight_grad, swapped_weight_grad_helps
 
 
 class EncoderOutput(NamedTuple):
@@ -46,25 +44,17 @@ class ConvBN(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, eps=cfg.bn_eps, momentum=cfg.bn_momentum)
 
-    def convolve(self, x: Tensor) -> Tensor:
-        if swapped_weight_grad_helps(x):  # same function, faster weight gradient on small maps
-            return conv3x3_swapped_weight_grad(x, self.conv.weight)
-        return self.conv(x)
-
     def forward(self, x: Tensor) -> Tensor:
-        return self.bn(self.convolve(x))
+        return self.bn(self.conv(x))  # N×c_out×h×w
 
     def downsample(self, x: Tensor, slope: float) -> Tensor:
         """LeakyReLU(max_pool_2×2(self(x))), N×c×⌈h/2⌉×⌈w/2⌉.
 
         LeakyReLU is non-decreasing, so max-pooling commutes with it: pool(act(y)) ==
-        act(pool(y)), and pooling first applies the activation to 4× fewer values. In a bf16
-        training step on the CPU, BatchNorm, pool and activation run as compiled kernels
-        (model/bn_pool_act.py)."""
-        y = self.convolve(x)
-        if bn_pool_act_applies(y, self.bn):
-            return bn_pool_act(y, self.bn, slope)
-        return F.leaky_relu(F.max_pool2d(self.bn(y), kernel_size=2, stride=2, ceil_mode=True), slope, inplace=True)
+        act(pool(y)), and pooling first applies the activation to 4× fewer values. (Training on
+        the CPU in bf16 swaps in faster kernels for the same function: infomax.speedups.)"""
+        y = F.max_pool2d(self.bn(self.conv(x)), kernel_size=2, stride=2, ceil_mode=True)
+        return F.leaky_relu(y, slope, inplace=True)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Weights saved with a conv bias b load exactly: BN(conv + b) = BN(conv) with the

@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
     from infomax.data import load
     from infomax.device import pick_device
     from infomax.errors import InfomaxError
-    from infomax.model.bn_pool_act import first_step_notice
+    from infomax.speedups import first_step_notice
     from infomax.config import Config, read_config_file, resolve
-    from infomax.train.loop import train
+    from infomax.train.loop import compile_kernels_enabled, train
 
     flags = {name: getattr(args, name) for name in FLAGS}
     flags["deterministic"] = args.deterministic
@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         changed = [k for k, v in cfg.to_flat().items() if v != base.to_flat()[k]]
         print(f"resuming with changed settings: {', '.join(changed)}")
     print("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
-    notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device))
+    notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device),
+                               compile_kernels=compile_kernels_enabled())
     if notice:
         print(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)

@@ -21,16 +21,16 @@ the output, each window's argmax and the value of y there), `pooled_grad_sums` r
 pooled map and `bn_pool_input_grad` reads y once and writes ∂L/∂y. The function is the eager
 one up to rounding: the maximum is taken before ŷ is rounded to bf16, so a window whose values
 tie only after rounding may send its gradient to another of the tied positions.
-tests/model/test_bn_pool_act.py checks values and gradients against float64 formulas.
+tests/speedups/test_bn_pool_act.py checks values and gradients against float64 formulas.
 
-The encoder uses it in bf16 training steps on the CPU (`bn_pool_act_applies`); the kernels
-compute in float32 whatever the input's dtype.
+speedups.apply switches the encoder's blocks to it for bf16 training on the CPU, where each
+call still checks `bn_pool_act_applies`; the kernels compute in float32 whatever the input's
+dtype.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 
 import torch
@@ -154,28 +154,22 @@ def bn_pool_act(y: Tensor, bn: nn.BatchNorm2d, slope: float) -> Tensor:
 def bn_pool_act_applies(y: Tensor, bn: nn.Module) -> bool:
     """Whether bn_pool_act stands in for the eager ops on y: a training step (gradients on, batch
     statistics) on the CPU in a dtype of KERNEL_DTYPES, with even map sides, outside a
-    torch.compile of the caller (which compiles the eager ops itself) and any dispatch mode
-    (op-level counters and timers see the eager ops), and torch.compile able to build kernels
-    here. INFOMAX_COMPILE=0 turns the kernels off."""
+    torch.compile of the caller (which compiles the eager ops itself) and outside any dispatch
+    mode. Whether to use the kernels at all (INFOMAX_COMPILE, a working compiler) is decided
+    once, by speedups.apply."""
     return (isinstance(bn, nn.BatchNorm2d) and bn.training and torch.is_grad_enabled() and bn.affine
             and bn.track_running_stats and bn.momentum is not None and y.device.type == "cpu"
             and y.dtype in KERNEL_DTYPES and bn.weight.dtype == torch.float32
             and y.shape[-2] % 2 == 0 and y.shape[-1] % 2 == 0 and not torch.compiler.is_compiling()
-            and not torch._C._len_torch_dispatch_stack() and kernels_enabled() and compiler_works())
+            and not in_dispatch_mode())
 
 
-def kernels_enabled() -> bool:
-    """False when the environment sets INFOMAX_COMPILE=0."""
-    return os.environ.get("INFOMAX_COMPILE", "1") != "0"
-
-
-def first_step_notice(precision: str, device: torch.device) -> str | None:
-    """The line `infomax train` prints before a run whose first step builds the kernels."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32  # what autocast gives the convolutions
-    if dtype not in KERNEL_DTYPES or device.type != "cpu" or not kernels_enabled():
-        return None
-    return ("bf16 on the CPU: the first step builds compiled kernels for BatchNorm → max-pool → LeakyReLU "
-            "(about 25 s the first time on a machine, cached after; INFOMAX_COMPILE=0 turns them off)")
+def in_dispatch_mode() -> bool:
+    """Whether a dispatch mode (FlopCounterMode, an op timer) is active. torch.compile skips a
+    function called under one and keeps skipping it after, so the kernels would run eagerly for
+    the rest of the process; the eager ops run instead, and op-level counters see them. torch has
+    no public query for this: it is the one private torch call of infomax.speedups."""
+    return torch._C._len_torch_dispatch_stack() > 0
 
 
 @functools.cache

@@ -2,10 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from infomax import speedups
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import ConvBN
-from infomax.model.small_map_conv import (conv3x3_swapped_weight_grad, conv3x3_weight_grad,
-                                          swapped_weight_grad_helps)
+from infomax.speedups.small_map_conv import (conv3x3_swapped_weight_grad, conv3x3_weight_grad,
+                                             swapped_weight_grad_helps)
 
 
 def loop_weight_grad(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -74,11 +75,12 @@ def graph_has(fn, name: str) -> bool:
 
 
 def test_convbn_bf16_step_matches_the_plain_convolution():
-    """The head's ConvBN under CPU bf16 autocast takes the swapped path; its output and both
-    gradients agree with conv2d's own backward in the same precision, and the weight gradient
-    stays float32 like the parameter's."""
+    """A head ConvBN switched by speedups.apply takes the swapped path under CPU bf16 autocast;
+    its output and both gradients agree with conv2d's own backward in the same precision, and
+    the weight gradient stays float32 like the parameter's."""
     torch.manual_seed(2)
     block = ConvBN(16, 16, ModelConfig()).to(memory_format=torch.channels_last)
+    speedups.apply(block, precision="bf16", device=torch.device("cpu"), compile_kernels=False)
     x = torch.randn(8, 16, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
     g = torch.randn(8, 16, 4, 4)
     results = []

@@ -9,8 +9,8 @@ the input x read as Cin images of N channels, the gradient ∂L/∂y as Cout fil
 with an H×W kernel, giving a Cin×Cout×3×3 result. On the encoder's 4×4 maps in bf16 on the CPU,
 oneDNN runs that forward convolution in about three quarters of the time of its own
 weight-gradient kernel (benchmarks/bench_flops.py prints both, per layer); on larger maps and in
-fp32 its own kernel is as fast or faster, so the encoder uses this only where it helps
-(`swapped_weight_grad_helps`).
+fp32 its own kernel is as fast or faster, so the blocks that speedups.apply switches use this
+only where it helps (`swapped_weight_grad_helps`).
 The input gradient is the usual one. The function is exactly the convolution's; tests compare
 both gradients with torch's in float64.
 """

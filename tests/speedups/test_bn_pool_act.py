@@ -1,5 +1,5 @@
 """The compiled BatchNorm → 2×2 max-pool → LeakyReLU block against float64 formulas, and where
-it applies. The suite runs with INFOMAX_COMPILE=0 (tests/conftest.py); these tests turn it on."""
+it applies. The suite trains with INFOMAX_COMPILE=0 (tests/conftest.py); these tests turn it on."""
 
 import csv
 import os
@@ -11,9 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from infomax.model import bn_pool_act as fused
+from infomax import speedups
 from infomax.model.config import ModelConfig
-from infomax.model.encoder import Encoder
+from infomax.model.encoder import ConvBN, Encoder
+from infomax.speedups import bn_pool_act as fused
+from infomax.speedups.convbn import SmallMapConvBN
+from infomax.train.loop import compile_kernels_enabled
 
 SLOPE = 0.2
 COMPILER = os.environ.get("CXX", "g++")  # what torch.compile's CPU kernels are built with
@@ -127,19 +130,19 @@ def test_encoder_bf16_training_step_is_as_accurate_as_the_eager_ops(monkeypatch)
 
     apply = fused._BNPoolAct.apply
 
-    def step(flag: str, dtype: torch.dtype) -> list[torch.Tensor]:
-        monkeypatch.setenv("INFOMAX_COMPILE", flag)
+    def step(kernels: bool, dtype: torch.dtype) -> list[torch.Tensor]:
         torch.manual_seed(1)
         enc = Encoder(cfg).to(dtype=dtype, memory_format=torch.channels_last)
+        speedups.apply(enc, precision="bf16", device=torch.device("cpu"), compile_kernels=kernels)
         calls = []
         monkeypatch.setattr(fused._BNPoolAct, "apply", counting(apply, calls))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.float32):
             out = enc(x.to(dtype))
         (out.mu.double().square().sum() + out.logvar.double().sum() + out.local.double().sum()).backward()
-        assert len(calls) == (2 if flag == "1" and dtype == torch.float32 else 0)  # both down blocks
+        assert len(calls) == (2 if kernels and dtype == torch.float32 else 0)  # both down blocks
         return [out.mu, out.local, *(p.grad for p in enc.parameters()), enc.down[0].bn.running_var]
 
-    exact, eager, compiled = step("0", torch.float64), step("0", torch.float32), step("1", torch.float32)
+    exact, eager, compiled = step(False, torch.float64), step(False, torch.float32), step(True, torch.float32)
 
     def error(got, want):
         return ((got.double() - want).norm() / want.norm()).item()
@@ -156,7 +159,7 @@ def counting(fn, calls):
 
 
 @needs_compiler
-def test_where_it_applies(monkeypatch):
+def test_where_it_applies():
     bn = torch.nn.BatchNorm2d(4)
     y = torch.randn(2, 4, 4, 4, dtype=torch.bfloat16)
     assert fused.bn_pool_act_applies(y, bn)
@@ -168,17 +171,17 @@ def test_where_it_applies(monkeypatch):
         assert not fused.bn_pool_act_applies(y, bn)
     assert not fused.bn_pool_act_applies(y, torch.nn.Identity())  # BatchNorm folded for embedding
     assert not fused.bn_pool_act_applies(y, torch.nn.BatchNorm2d(4).eval())
-    monkeypatch.setenv("INFOMAX_COMPILE", "0")
-    assert not fused.bn_pool_act_applies(y, bn)
 
 
 def test_a_run_that_builds_the_kernels_says_so_first(monkeypatch):
     cpu = torch.device("cpu")
-    assert "first step builds compiled kernels" in fused.first_step_notice("bf16", cpu)
-    assert fused.first_step_notice("fp32", cpu) is None  # float32 keeps the eager ops
-    assert fused.first_step_notice("bf16", torch.device("meta")) is None  # the kernels are the CPU's
-    monkeypatch.setenv("INFOMAX_COMPILE", "0")
-    assert fused.first_step_notice("bf16", cpu) is None
+    assert "first step builds compiled kernels" in speedups.first_step_notice("bf16", cpu)
+    assert speedups.first_step_notice("fp32", cpu) is None  # float32 keeps the eager ops
+    assert speedups.first_step_notice("bf16", torch.device("meta")) is None  # the kernels are the CPU's
+    assert speedups.first_step_notice("bf16", cpu, compile_kernels=False) is None
+    assert compile_kernels_enabled()
+    monkeypatch.setenv("INFOMAX_COMPILE", "0")  # read by the training loop, which applies the speed-ups
+    assert not compile_kernels_enabled()
 
 
 def test_without_a_compiler_the_eager_ops_run_and_a_warning_says_so(monkeypatch):
@@ -187,13 +190,15 @@ def test_without_a_compiler_the_eager_ops_run_and_a_warning_says_so(monkeypatch)
 
     fused.compiler_works.cache_clear()
     monkeypatch.setattr(torch, "compile", broken)
+    enc = Encoder(ModelConfig(image_size=16, channels=32))
     try:
         with pytest.warns(UserWarning, match="cannot build kernels"):
-            assert not fused.compiler_works()
+            applied = speedups.apply(enc, precision="bf16", device=torch.device("cpu"))
+        assert len(applied) == 1 and "forward convolution" in applied[0]  # the small-map gradient only
+        assert {type(m) for m in enc.modules() if isinstance(m, ConvBN)} == {SmallMapConvBN}
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            y = torch.randn(2, 4, 4, 4, dtype=torch.bfloat16)
-            assert not fused.bn_pool_act_applies(y, torch.nn.BatchNorm2d(4))  # warned once
+            assert not fused.compiler_works()  # warned once
     finally:
         fused.compiler_works.cache_clear()
 
