@@ -208,7 +208,7 @@ def test_bf16_training_with_the_kernels_resumes_exactly(tmp_path, monkeypatch):
     # 8 steps straight == 4 steps, stop, resume, 4 steps, with the kernels in both (they run the
     # same reductions in the same order every time), and the loss falls
     from infomax.checkpoint import load_checkpoint
-    from infomax.train.config import resolve
+    from infomax.config import resolve
     from infomax.train.loop import train
     from tests.datasets import small_digits
 
@@ -217,7 +217,7 @@ def test_bf16_training_with_the_kernels_resumes_exactly(tmp_path, monkeypatch):
     monkeypatch.setattr(fused._BNPoolAct, "apply", counting(fused._BNPoolAct.apply, calls))
 
     def cfg(steps):
-        return resolve("digits", {}, {"batch_size": 32, "max_steps": steps, "checkpoint_every": 4, "log_every": 1,
+        return resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": steps, "checkpoint_every": 4, "log_every": 1,
                                       "device": "cpu", "z_dim": 32, "precision": "bf16", "deterministic": True})
 
     straight = train(cfg(8), tmp_path / "a", data, progress=False)
