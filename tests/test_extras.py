@@ -73,20 +73,15 @@ def test_core_trains_and_embeds_without_extras(tmp_path):
         import json
         import numpy as np
         import infomax
-        from infomax.data import load
-        from infomax.embed.embedder import Embedder
-        from infomax.config import resolve
-        from infomax.train.loop import train
 
-        dataset = load({spec!r}, progress=False)
-        cfg = resolve(dataset.kind, {{}}, {{"preset": "seed", "batch_size": 8, "max_steps": 3, "log_every": 1,
-                                          "device": "cpu", "z_dim": 16, "precision": "fp32"}})
-        result = train(cfg, "run", dataset, progress=False)
+        dataset = infomax.load_data({spec!r}, progress=False)
+        result = infomax.fit(dataset, "seed", steps=3, out="run", progress=False, batch_size=8, log_every=1,
+                             device="cpu", z_dim=16, precision="fp32")
         images = dataset.split("test").images
         np.save("test.npy", np.asarray(images))
-        np.save("mu.npy", Embedder.from_checkpoint("run", device="cpu").embed(images))
+        np.save("mu.npy", infomax.load("run", device="cpu").embed(images))
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in {BLOCKED!r})
-        print(json.dumps({{"step": result.step, "losses": result.last_losses, "loaded": loaded}}))
+        print(json.dumps({{"step": result.steps, "losses": result.losses, "loaded": loaded}}))
     """, tmp_path)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])

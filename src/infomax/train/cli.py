@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     print("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
     notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device),
                                compile_kernels=compile_kernels_enabled())
-    if notice:
+    if notice and cfg.model.encoder == "cnn":  # the kernels are the cnn encoder's
         print(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)
     print(f"trained {result.step} steps ({result.stopped_by}), {result.images_per_s:.0f} images/s; "
