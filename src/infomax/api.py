@@ -69,6 +69,9 @@ class Model:
             return np.stack([self.embedder.load_image(_as_source(im)) for im in images])
         if isinstance(images, (str, Path)) or _is_pil(images):
             return self._pixels([images])
+        single = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
+        if single.ndim == 3 and single.shape in ((c, s, s), (s, s, c)):  # one image, not a batch of gray ones
+            images = single[None]
         array = as_dataset(images).splits["train"].images
         if tuple(array.shape[1:]) != (c, s, s):
             raise InfomaxError(f"the images are {tuple(array.shape[1:])} (C×H×W) but the model reads {(c, s, s)}; "
