@@ -134,7 +134,7 @@ def flatten(values: dict) -> dict:
                 flat.update(flatten({f"{key}.{k}": v}))
             continue
         if name in LEGACY_OBJECTIVE_KEYS and name not in GROUP_OF:
-            continue  # written by older versions inside the model group; read by legacy_objective
+            continue  # older versions kept these in the model group; ObjectiveConfig.of_run reads them
         if name == "preset" and not group:
             flat[name] = value
             continue
