@@ -44,14 +44,21 @@ def perms(negatives):
     return (SHUFFLE_GLOBAL if negatives == "shuffle" else PERM_GLOBAL), PERM_LOCAL
 
 
-@pytest.mark.parametrize("estimator,critic,negatives,views", CASES)
-def test_terms_equal_the_written_out_objective_in_float64(estimator, critic, negatives, views):
-    _, out = seed_features(views)
+def got_and_want(estimator, critic, negatives, views, seed):
+    """(encoder, DIMLoss, features, ε, DIMLoss.terms, the written-out terms) on the same draws."""
+    encoder, out = seed_features(views)
     loss = criterion(estimator, critic, negatives)
-    eps = torch.randn(views * N, Z, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    eps = torch.randn(views * N, Z, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     perm_global, perm_local = perms(negatives)
     got = loss.terms(*out, Draws(eps, perm_global, perm_local), views=views)
     want = naive_objective(loss, out.mu, out.logvar, out.local, out.pooled, eps, perm_global, perm_local, views)
+    return encoder, loss, out, eps, got, want
+
+
+@pytest.mark.parametrize("estimator,critic,negatives,views", CASES)
+def test_terms_equal_the_written_out_objective_in_float64(estimator, critic, negatives, views):
+    _, loss, out, eps, got, want = got_and_want(estimator, critic, negatives, views, seed=2)
+    perm_global, perm_local = perms(negatives)
     for k in ("global", "local", "kl"):
         assert got[k].dtype == torch.float64
         torch.testing.assert_close(got[k], want[k], rtol=1e-10, atol=1e-12, msg=k)
@@ -66,12 +73,7 @@ def test_terms_equal_the_written_out_objective_in_float64(estimator, critic, neg
     ("jsd", "concat", "shuffle", 1), ("infonce", "dot", "all", 2), ("dv", "dot", "derangement", 2),
     ("hellinger", "concat", "derangement", 1)])
 def test_gradients_equal_the_written_out_objective(estimator, critic, negatives, views):
-    encoder, out = seed_features(views)
-    loss = criterion(estimator, critic, negatives)
-    eps = torch.randn(views * N, Z, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    perm_global, perm_local = perms(negatives)
-    got = loss.terms(*out, Draws(eps, perm_global, perm_local), views=views)
-    want = naive_objective(loss, out.mu, out.logvar, out.local, out.pooled, eps, perm_global, perm_local, views)
+    encoder, loss, _, _, got, want = got_and_want(estimator, critic, negatives, views, seed=3)
     params = [*encoder.parameters(), *loss.parameters()]
     weighted = [0.5 * t["global"] + 1.5 * t["local"] + 0.01 * t["kl"] for t in (got, want)]
     g_got = torch.autograd.grad(weighted[0], params, retain_graph=True)
