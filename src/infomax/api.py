@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from infomax.config import Config, resolve
-from infomax.data.memory import as_dataset
+from infomax.data.memory import as_array, as_dataset
 from infomax.data.dataset import Dataset
 from infomax.embed.embedder import Embedder
 from infomax.errors import InfomaxError
@@ -69,7 +69,7 @@ class Model:
             return np.stack([self.embedder.load_image(_as_source(im)) for im in images])
         if isinstance(images, (str, Path)) or _is_pil(images):
             return self._pixels([images])
-        single = np.asarray(images.detach().cpu() if isinstance(images, torch.Tensor) else images)
+        single = as_array(images)
         if single.ndim == 3 and single.shape in ((c, s, s), (s, s, c)):  # one image, not a batch of gray ones
             images = single[None]
         array = as_dataset(images).splits["train"].images

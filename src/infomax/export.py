@@ -26,6 +26,7 @@ import torch
 from infomax import extras
 from infomax.atomic import atomic_write
 from infomax.data.dataset import pixel_scale
+from infomax.data.pixels import normalize_pixels
 from infomax.errors import InfomaxError
 
 INPUT, OUTPUT = "images", "mu"
@@ -50,13 +51,12 @@ def has_onnxruntime() -> bool:
 class ImagesToMu(torch.nn.Module):
     """uint8 N×C×H×W -> float32 N×z: pixel normalization, then the encoder's μ."""
 
-    def __init__(self, encoder: torch.nn.Module, scale: float, offset: float):
+    def __init__(self, encoder: torch.nn.Module, normalization: str):
         super().__init__()
-        self.encoder = encoder
-        self.scale, self.offset = float(scale), float(offset)
+        self.encoder, self.normalization = encoder, normalization
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() * self.scale + self.offset  # N×C×H×W float32, as Embedder.embed computes it
+        x = normalize_pixels(images, self.normalization)  # N×C×H×W float32, as Embedder.embed computes it
         return self.encoder(x).mu  # N×z
 
 
@@ -108,7 +108,7 @@ def export_onnx(embedder_or_checkpoint, path: str | Path, *, opset: int = DEFAUL
     c, s = embedder.in_channels, embedder.image_size
     encoder = copy.deepcopy(embedder.encoder).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
     scale, offset = pixel_scale(embedder.normalization)
-    module = ImagesToMu(encoder, scale, offset).eval()
+    module = ImagesToMu(encoder, embedder.normalization).eval()
     example = torch.zeros((2 if dynamic_batch else 1, c, s, s), dtype=torch.uint8)  # N×C×H×W; 2 keeps N symbolic
     proto = _to_onnx(module, example, opset, dynamic_batch)
     onnx.checker.check_model(proto)

@@ -8,7 +8,7 @@ from infomax.data.dataset import NORMALIZATIONS, Dataset, Split
 from infomax.errors import InfomaxError
 
 
-def _pixels(image) -> np.ndarray:
+def as_array(image) -> np.ndarray:
     """One image (PIL, array or tensor; C×H×W, H×W×C or H×W) -> uint8 array as given."""
     if type(image).__module__.startswith("PIL."):
         return np.asarray(image.convert("L" if image.mode in ("L", "1", "I", "F") else "RGB"))
@@ -48,12 +48,12 @@ def as_dataset(source, *, labels=None, normalization: str = "center") -> Dataset
             raise InfomaxError("no images given")
         if isinstance(source[0], tuple):
             source, labels = [s[0] for s in source], [int(s[1]) for s in source]
-        shapes = {_pixels(s).shape for s in source}
+        shapes = {as_array(s).shape for s in source}
         if len(shapes) > 1:
             raise InfomaxError(f"the images differ in shape ({sorted(shapes)[:3]}...); resize them to one size, "
                                "or save them to a folder and use load_data('folder:PATH,size=N')")
-        source = np.stack([_pixels(s) for s in source])
-    images = to_nchw(_pixels(source))
+        source = np.stack([as_array(s) for s in source])
+    images = to_nchw(as_array(source))
     if labels is not None:
         labels = np.asarray(labels, dtype=np.int64)
         if labels.shape != (len(images),):
