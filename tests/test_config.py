@@ -16,7 +16,7 @@ SEED = {
     "time_budget": None,
     "augment": "none", "views": 1,
     "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
-    "log_every": 20, "deterministic": False,
+    "log_every": 20, "deterministic": False, "sync_batchnorm": True,
 }
 RECOMMENDED = {**SEED, "estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
                "channels": 128, "bn_recalibrate": 10240}

@@ -127,16 +127,20 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
     settings: any other setting by name (lr=5e-4, critic="dot", objective={"beta": 2.0}, ...; see
     infomax.config). Returns a Run; run.model.embed(images) gives features.
     """
+    from infomax.train import distributed
     from infomax.train.loop import train
 
     if isinstance(encoder, str):
         settings, encoder = {**settings, "encoder": encoder}, None
-    dataset = data if isinstance(data, Dataset) else load_data(data, progress=progress)
+    distributed.setup()  # under torchrun: join the process group
+    with distributed.main_first():  # rank 0 decodes (and caches) first
+        dataset = data if isinstance(data, Dataset) else load_data(data, progress=progress)
     length = {"time_budget": minutes, "max_steps": steps, "epochs": epochs}
     if minutes is not None and epochs is None:
         length["epochs"] = 1_000_000  # the time budget decides
     cfg = resolve(dataset.kind, {}, {"preset": preset, **settings, **length})
-    run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="infomax-run-"))
+    run_dir = Path(out) if out is not None else Path(distributed.from_main(
+        tempfile.mkdtemp(prefix="infomax-run-") if distributed.current().main else None))
     result = train(cfg, run_dir, dataset, resume=resume, progress=progress, encoder=encoder)
     model = load(run_dir, encoder=encoder)
     return Run(run_dir, model, result.step, result.stopped_by, result.images_per_s, result.last_losses, cfg)

@@ -78,6 +78,7 @@ class RunConfig:
     checkpoint_every: int = 1000  # steps
     log_every: int = 20  # steps
     deterministic: bool = False  # torch.use_deterministic_algorithms
+    sync_batchnorm: bool = True  # several processes: BatchNorm statistics over the global batch
 
     def __post_init__(self) -> None:
         self.validate()

@@ -4,6 +4,8 @@ module a user passes; the critics belong to the objective (objective/loss.py).""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -35,12 +37,18 @@ class DIM(nn.Module):
         """The encoder's outputs for a batch x: N×C×H×W float."""
         return self.encoder(x)
 
-    def loss(self, x: Tensor, x2: Tensor | None = None, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(self, x: Tensor, x2: Tensor | None = None, *, generator: torch.Generator | None = None,
+             gather: Callable[[Tensor, int], Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss, terms) for a batch x (and a second view x2 of the same images): both views go
-        through the encoder in one pass."""
+        through the encoder in one pass. gather(t, views), when given, turns each feature of this
+        process's rows into the global batch's (train/distributed.py gather_rows)."""
+        views = 1 if x2 is None else 2
         out = self.encoder(x if x2 is None else torch.cat([x, x2]))
-        return self.objective(*out, views=1 if x2 is None else 2, generator=generator)
+        if gather is not None:  # only what the objective reads: pooled for "xz" pairs, middle for multiscale
+            cfg = self.objective.cfg
+            used = (True, True, True, cfg.global_pairing == "xz", cfg.multiscale)
+            out = EncoderOutput(*(gather(t, views) if t is not None and u else None for t, u in zip(out, used)))
+        return self.objective(*out, views=views, generator=generator)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split(".")[0] in _CRITICS]:

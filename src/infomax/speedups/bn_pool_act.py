@@ -156,8 +156,9 @@ def bn_pool_act_applies(y: Tensor, bn: nn.Module) -> bool:
     statistics) on the CPU in a dtype of KERNEL_DTYPES, with even map sides, outside a
     torch.compile of the caller (which compiles the eager ops itself) and outside any dispatch
     mode. Whether to use the kernels at all (INFOMAX_COMPILE, a working compiler) is decided
-    once, by speedups.apply."""
-    return (isinstance(bn, nn.BatchNorm2d) and bn.training and torch.is_grad_enabled() and bn.affine
+    once, by speedups.apply. A subclass of BatchNorm2d (e.g. the synced one of multi-process
+    training) keeps its own forward."""
+    return (type(bn) is nn.BatchNorm2d and bn.training and torch.is_grad_enabled() and bn.affine
             and bn.track_running_stats and bn.momentum is not None and y.device.type == "cpu"
             and y.dtype in KERNEL_DTYPES and bn.weight.dtype == torch.float32
             and y.shape[-2] % 2 == 0 and y.shape[-1] % 2 == 0 and not torch.compiler.is_compiling()

@@ -19,7 +19,8 @@ FLAGS = {
     "gamma": (float, "weight of the prior term (seed 0.01)"),
     "prior": (str, "kl (the reference's KL to N(0, I)), adversarial (DIM's discriminator on z) or none"),
     "delta": (float, "weight of the local–local MI term (seed 0: off)"),
-    "batch_size": (int, "images per step, all processes together (seed 64; 100 for tiny-imagenet)"),
+    "batch_size": (int, "images per step, all processes together: under torchrun each of N processes takes "
+                        "batch-size / N (seed 64; 100 for tiny-imagenet)"),
     "lr": (float, "Adam learning rate (seed 1e-3)"),
     "lr_schedule": (str, "constant (the reference's) or cosine (decays to 0 at the end of the run: "
                          "its steps, or its time budget)"),
@@ -57,6 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="local MI also on the feature map one block before the last (8×8 for 32×32 input)")
     p.add_argument("--attention", action="store_true", default=None,
                    help="a self-attention block on the feature map one block before the last")
+    p.add_argument("--no-sync-batchnorm", dest="sync_batchnorm", action="store_false", default=None,
+                   help="under torchrun: BatchNorm statistics of each process's own images (default: of the "
+                        "global batch, as one process would compute them)")
     for name, (typ, help_) in FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.set_defaults(func=run)
@@ -69,12 +73,15 @@ def run(args: argparse.Namespace) -> int:
     from infomax.errors import InfomaxError
     from infomax.speedups import first_step_notice
     from infomax.config import Config, read_config_file, resolve
+    from infomax.train import distributed
     from infomax.train.loop import compile_kernels_enabled, train
 
     flags = {name: getattr(args, name) for name in FLAGS}
     flags["deterministic"] = args.deterministic
     flags["multiscale"] = args.multiscale
     flags["attention"] = args.attention
+    flags["sync_batchnorm"] = args.sync_batchnorm
+    ranks = distributed.setup()  # under torchrun: join the process group
     file_values = read_config_file(args.config) if args.config else {}
     saved = Path(args.out) / "config.json"
     if args.resume:
@@ -87,18 +94,20 @@ def run(args: argparse.Namespace) -> int:
     spec = args.data or (saved_config["data"].get("spec") if args.resume else None)
     if not spec:
         raise InfomaxError("--data is required (e.g. --data cifar10:~/data/cifar-10-python.tar.gz or --data digits)")
-    dataset = load(spec)
+    with distributed.main_first():  # rank 0 decodes (and caches) first, the others then read its cache
+        dataset = load(spec)
     cfg = resolve(dataset.kind, file_values, flags)
+    say = print if ranks.main else (lambda *a, **k: None)
     if args.resume and base.to_flat() != cfg.to_flat():
         changed = [k for k, v in cfg.to_flat().items() if v != base.to_flat()[k]]
-        print(f"resuming with changed settings: {', '.join(changed)}")
-    print("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
+        say(f"resuming with changed settings: {', '.join(changed)}")
+    say("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
     notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device),
                                compile_kernels=compile_kernels_enabled())
     if notice and cfg.model.encoder == "cnn":  # the kernels are the cnn encoder's
-        print(notice, flush=True)
+        say(notice, flush=True)
     result = train(cfg, args.out, dataset, resume=args.resume, progress=not args.no_progress)
-    print(f"trained {result.step} steps ({result.stopped_by}), {result.images_per_s:.0f} images/s; "
+    say(f"trained {result.step} steps ({result.stopped_by}), {result.images_per_s:.0f} images/s; "
           f"losses: " + ", ".join(f"{k} {v:.4f}" for k, v in result.last_losses.items()))
-    print(f"checkpoint: {result.run_dir / 'checkpoints'}")
+    say(f"checkpoint: {result.run_dir / 'checkpoints'}")
     return 0

@@ -1,7 +1,9 @@
 """The training loop: Adam on the DIM objective (α·global + β·local + γ·KL) over the train split.
 
-Written so that a DistributedDataParallel version only has to wrap the model, shard
-`epoch_order` by rank and save checkpoints on rank 0.
+One process, or several under torchrun (train/distributed.py): then each rank takes its share of
+every global batch, the objective sees the global batch (features gathered across ranks),
+BatchNorm statistics span it (train/sync_batchnorm.py), DistributedDataParallel averages the
+gradients, and rank 0 writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ import torch
 
 from infomax import speedups
 from infomax.atomic import atomic_write
-from infomax.checkpoint import config_difference, load_checkpoint, save_checkpoint
 from infomax.data.dataset import Dataset
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
 from infomax.config import Config
 from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
-from infomax.objective.config import ObjectiveConfig
+from infomax.train import distributed
 from infomax.train.augment import parse_augment
 from infomax.train.batches import BatchSource, epoch_order
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
+from infomax.train.state import restore_state, save_state
+from infomax.train.sync_batchnorm import sync_batchnorm, unsync_batchnorm
 
 MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the objective's weights)
 
@@ -91,12 +94,14 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
     run_dir = Path(run_dir)
     model_cfg = model_config_for(cfg, dataset, encoder)
     optim, run = cfg.optim, cfg.run
+    ranks = distributed.setup()
+    batch = distributed.per_rank_batch(optim.batch_size, ranks)  # this rank's images per step
     split = dataset.split(dataset.train_split)  # test/val images are never seen here
     n = len(split)
     if n < optim.batch_size:
         raise InfomaxError(f"the train split has {n} images, fewer than one batch of {optim.batch_size}; lower --batch-size")
     config = run_config(cfg, model_cfg, dataset)
-    device = pick_device(run.device)
+    device = distributed.device_for(pick_device(run.device), ranks)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults from re-mapping each step's activation buffers
     torch.manual_seed(run.seed)
@@ -106,30 +111,38 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
     channels_last = device.type != "mps"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if ranks.distributed and run.sync_batchnorm:
+        sync_batchnorm(model, device)  # before the speed-ups: their fused BatchNorm leaves synced ones alone
     kernels = compile_kernels_enabled()
     for line in speedups.apply(model, precision=run.precision, device=device, compile_kernels=kernels):
         logging.getLogger(__name__).info("speed-up: %s", line)
+    loss_of = distributed.loss_function(model, ranks, device, synced_batchnorm=run.sync_batchnorm)
     # the fused Adam updates every tensor in one kernel: on the CPU a ninth of the time of the
     # per-tensor loop that torch picks by default (benchmarks/bench_flops.py)
     fused = device.type in ("cpu", "cuda") or None
     opt = torch.optim.Adam(model.parameters(), lr=optim.lr, eps=optim.adam_eps, fused=fused)
-    gen = torch.Generator(device=device).manual_seed(run.seed)
+    gen = torch.Generator(device=device).manual_seed(run.seed)  # negatives and ε: the same on every rank
+    # augmentations: one process draws them from gen; each of several ranks from its own generator
+    aug_gen = torch.Generator(device=device).manual_seed(run.seed + 7919 * (ranks.rank + 1)) if ranks.distributed else None
     step, trained_before = 0, 0.0  # steps and seconds of training done by earlier calls (resume)
+    resume = resume or (distributed.restart_count() > 0 and (run_dir / "checkpoints" / "latest.json").is_file())
     if resume:
-        step, trained_before = _restore(run_dir, config, model, opt, gen)
+        step, trained_before = restore_state(run_dir, config, model, opt, gen, aug_gen)
     elif (run_dir / "checkpoints" / "latest.json").is_file():
         raise InfomaxError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "config.json", json.dumps(config, indent=2))
+    distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
+    if ranks.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "config.json", json.dumps(config, indent=2))
 
     steps_per_epoch = n // optim.batch_size
     total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch
     source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.data.augment))
-    log = RunLog(run_dir, resume_step=step if resume else None)
+    log = RunLog(run_dir, resume_step=step if resume else None) if ranks.main else None
     terms_used = tuple(cfg.objective.weights)
     monitors = MONITORS + (("local_local_acc",) if cfg.objective.delta > 0 else ()) + {
         "kl": (), "none": ("kl",), "adversarial": ("kl", "prior_critic")}[cfg.objective.prior]
-    bar = _progress(progress, total, step)
+    bar = _progress(progress and ranks.main, total, step)
     logged = ("loss",) + terms_used + monitors
     sums = torch.zeros(len(logged), device=device)  # summed over the log window, synced only when logged
     window_start, window_steps, ran, t0 = time.perf_counter(), 0, 0, time.perf_counter()
@@ -142,10 +155,10 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
         while step < total:
             epoch, pos = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
-                order, order_epoch = epoch_order(n, run.seed, epoch), epoch
-            views = source.views(order[pos * optim.batch_size : (pos + 1) * optim.batch_size], cfg.data.views, gen)
+                order, order_epoch = epoch_order(n, run.seed, epoch, ranks.rank, ranks.world_size), epoch
+            views = source.views(order[pos * batch : (pos + 1) * batch], cfg.data.views, aug_gen or gen)
             with autocast(device, run.precision):
-                loss, terms = model.loss(views[0], views[1] if cfg.data.views == 2 else None, generator=gen)
+                loss, terms = loss_of(views[0], views[1] if cfg.data.views == 2 else None, gen)
             if not torch.isfinite(loss):
                 bad = [k for k in terms_used if not torch.isfinite(terms[k])]
                 raise TrainingDiverged(
@@ -165,8 +178,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
             sums += torch.stack([loss.detach()] + [terms[k].detach().float() for k in terms_used + monitors])
             now = time.perf_counter()
             trained = trained_before + now - t0
-            out_of_time = budget_s is not None and trained >= budget_s
-            if step % run.log_every == 0 or step == total or out_of_time:
+            out_of_time = budget_s is not None and distributed.any_rank(trained >= budget_s, device)
+            if ranks.main and (step % run.log_every == 0 or step == total or out_of_time):
                 row = dict(zip(logged, (sums / window_steps).tolist()))
                 row.update(step=step, epoch=step / steps_per_epoch, elapsed_s=round(trained, 3),
                            lr=lr, images_per_s=window_steps * optim.batch_size / (now - window_start))
@@ -177,19 +190,23 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
             if step % run.checkpoint_every == 0 and step < total:
-                _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained)
+                save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained)
             if out_of_time:
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0
         if run.bn_recalibrate and ran:  # after the clock: not part of the time budget
             index = torch.randperm(n, generator=torch.Generator().manual_seed(run.seed))[: run.bn_recalibrate]
-            recalibrate_batchnorm(model.encoder, source, index, precision=run.precision)
-        _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_before + elapsed)
+            share = len(index) // ranks.world_size  # each rank its part; synced BatchNorms combine them
+            recalibrate_batchnorm(model.encoder, source, index[ranks.rank * share : (ranks.rank + 1) * share],
+                                  batch_size=256 // ranks.world_size, precision=run.precision)
+        save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed)
     finally:
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
     last = {k: float(terms[k].item()) for k in terms_used} if ran else {}
+    unsync_batchnorm(model)
     model.eval()
     return TrainResult(run_dir, step, step // steps_per_epoch, ran * optim.batch_size / max(elapsed, 1e-9), last,
                        stopped_by, model)
@@ -199,38 +216,6 @@ def _progress(enabled: bool, total: int, initial: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
-
-
-def _save(run_dir, config, model, opt, gen, step, steps_per_epoch, trained_s: float) -> None:
-    state = {
-        "train_seconds": trained_s,  # training time so far, all calls together (the time budget counts it)
-        "optimizer": opt.state_dict(),
-        "step": step,
-        "epoch": step // steps_per_epoch,
-        "position": step % steps_per_epoch,
-        "generator": gen.get_state(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    save_checkpoint(run_dir, config=config, model=model, state=state, step=step, epoch=step // steps_per_epoch)
-
-
-def _restore(run_dir: Path, config: dict, model, opt, gen) -> tuple[int, float]:
-    ckpt = load_checkpoint(run_dir)
-    old = ckpt.config
-    diff = config_difference(ModelConfig.from_dict(old["model"]).to_dict(), config["model"])
-    diff += [f"objective.{line}" for line in config_difference(ObjectiveConfig.of_run(old).to_dict(),
-                                                                config["objective"])]
-    diff += [f"data.{line}" for line in config_difference(
-        {k: old["data"].get(k) for k in ("normalization", "image_shape")},
-        {k: config["data"].get(k) for k in ("normalization", "image_shape")})]
-    if diff:
-        raise InfomaxError("--resume refused: the model config differs from the checkpoint's:\n  " + "\n  ".join(diff))
-    model.load_state_dict(ckpt.weights)
-    state = ckpt.training_state()
-    opt.load_state_dict(state["optimizer"])
-    gen.set_state(state["generator"])
-    torch.set_rng_state(state["torch_rng"])
-    return int(state["step"]), float(state.get("train_seconds", 0.0))
 
 
 __all__ = ["train", "TrainResult", "model_config_for", "run_config"]

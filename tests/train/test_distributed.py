@@ -1,0 +1,222 @@
+"""Several processes (gloo, CPU) against one: the same loss, gradients and BatchNorm statistics.
+
+2 ranks × 32 images must equal 1 process × 64: the objective sees the global batch (features
+gathered with gradients), BatchNorm statistics span it, DDP averages the gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from infomax.checkpoint import load_checkpoint
+from infomax.config import PRESETS, Config
+from infomax.model.config import ModelConfig
+from infomax.model.dim import DIM
+from infomax.train import distributed
+from infomax.train.sync_batchnorm import SyncedBatchNorm2d, sync_batchnorm
+
+N, WORLD = 64, 2
+
+
+def _setup(preset: str, views: int):
+    """The model (same init everywhere), a fixed global batch of two views, and its config."""
+    cfg = Config.build(preset, channels=64, z_dim=32, critic_hidden=32)
+    mcfg = dataclasses.replace(cfg.model, image_size=16, in_channels=3)
+    torch.manual_seed(0)
+    model = DIM(ModelConfig.from_dict(mcfg.to_dict()), cfg.objective)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(N, 3, 16, 16, generator=g)
+    x2 = torch.randn(N, 3, 16, 16, generator=g) if views == 2 else None
+    return model, x, x2
+
+
+def _step(model, loss_of, x, x2):
+    loss, terms = loss_of(x, x2, torch.Generator().manual_seed(2))
+    loss.backward()
+    grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    stats = {k: b.clone() for k, b in model.named_buffers() if "running" in k}
+    return float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, grads, stats
+
+
+def _rank(rank: int, store: str, preset: str, views: int, synced: bool, out: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    try:
+        model, x, x2 = _setup(preset, views)
+        if synced:
+            sync_batchnorm(model, torch.device("cpu"))
+        ranks = distributed.current()
+        loss_of = distributed.loss_function(model, ranks, torch.device("cpu"), synced_batchnorm=synced)
+        rows = slice(rank * N // WORLD, (rank + 1) * N // WORLD)
+        result = _step(model, loss_of, x[rows], None if x2 is None else x2[rows])
+        if rank == 0:
+            torch.save(result, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _two_ranks(tmp_path, preset, views, synced=True):
+    out = tmp_path / "rank0.pt"
+    mp.spawn(_rank, args=(str(tmp_path / "store"), preset, views, synced, str(out)), nprocs=WORLD, join=True)
+    return torch.load(out, weights_only=False)
+
+
+@pytest.mark.parametrize("preset,views", [("recommended", 2), ("seed", 1)])
+def test_two_ranks_of_32_equal_one_process_of_64(tmp_path, preset, views):
+    assert PRESETS[preset]  # recommended: negatives=all (InfoNCE, dot critics); seed: shuffles, concat critics
+    loss2, terms2, grads2, stats2 = _two_ranks(tmp_path, preset, views)
+    model, x, x2 = _setup(preset, views)
+    loss1, terms1, grads1, stats1 = _step(model, lambda a, b, g: model.loss(a, b, generator=g), x, x2)
+
+    assert loss2 == pytest.approx(loss1, rel=1e-5)
+    for k in terms1:
+        assert terms2[k] == pytest.approx(terms1[k], rel=1e-4, abs=1e-6), k
+    assert grads2.keys() == grads1.keys() and len(grads1) > 20
+    for k, g in grads1.items():
+        torch.testing.assert_close(grads2[k], g, rtol=1e-4, atol=1e-5 * float(g.abs().max()) + 1e-7, msg=lambda m, k=k: f"{k}: {m}")
+    for k, s in stats1.items():  # running statistics of the global batch, synced
+        torch.testing.assert_close(stats2[k], s, rtol=1e-4, atol=1e-6)
+
+
+def test_without_sync_batchnorm_the_statistics_are_each_ranks_own(tmp_path):
+    """The switch matters: unsynced, rank 0's BatchNorms normalize with its 32 images only."""
+    loss2, _, _, stats2 = _two_ranks(tmp_path, "seed", 1, synced=False)
+    model, x, x2 = _setup("seed", 1)
+    loss_half, _, _, stats_half = _step(model, lambda a, b, g: model.loss(a, b, generator=g), x[: N // 2], None)
+    first = next(k for k in stats_half if k.endswith("running_mean"))
+    torch.testing.assert_close(stats2[first], stats_half[first])  # rank 0's own statistics
+
+
+def test_synced_batchnorm_alone_is_batchnorm():
+    """Outside a process group (or in eval mode) the synced BatchNorm is nn.BatchNorm2d, float64 exact."""
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(5).double()
+    synced = torch.nn.BatchNorm2d(5).double()
+    synced.load_state_dict(bn.state_dict())
+    wrapper = torch.nn.Sequential(synced)
+    assert sync_batchnorm(wrapper, torch.device("cpu")) == 1 and isinstance(wrapper[0], SyncedBatchNorm2d)
+    x = torch.randn(8, 5, 3, 3, dtype=torch.float64)
+    torch.testing.assert_close(wrapper(x), bn(x), rtol=0, atol=0)
+
+
+def _torchrun(out, *flags, wait=True, launcher=(), capture=False):
+    """`torchrun --nproc_per_node=2 -m infomax train` on the digits, small and quick."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(_free_port()),
+           *launcher, "-m", "infomax", "train", "--data", "digits", "--out", str(out), "--preset", "recommended",
+           "--channels", "32", "--z-dim", "32", "--batch-size", "32", "--bn-recalibrate", "256",
+           "--checkpoint-every", "5", "--no-progress", *flags]
+    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1"}
+    if wait:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done
+    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(cmd, env=env, stdout=pipe, stderr=pipe, text=True, start_new_session=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        out.append(todo.pop())
+        todo += parents.get(out[-1], [])
+    return out
+
+
+def _step_of(run) -> int:
+    latest = run / "checkpoints" / "latest.json"
+    return int(json.loads(latest.read_text())["dir"].split("-")[1]) if latest.is_file() else 0
+
+
+def _kill_after_first_checkpoint(run, job, rank: int | None = None) -> int:
+    """SIGKILL the whole job (rank None) or one rank's worker once the run has a checkpoint;
+    returns the checkpoint's step."""
+    deadline = time.monotonic() + 240
+    while _step_of(run) < 5 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    at = _step_of(run)
+    for pid in _tree(job.pid):  # torchrun and its workers (which run in sessions of their own)
+        if rank is None or f"RANK={rank}" in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0"):
+            os.kill(pid, signal.SIGKILL)
+    return at
+
+
+def _same_weights(a, b) -> None:
+    wa, wb = load_checkpoint(a).weights, load_checkpoint(b).weights
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's processes in /proc")
+def test_two_process_runs_killed_and_resumed_end_bit_identical(tmp_path):
+    """With 2 processes: (1) kill -9 of the whole job after a checkpoint, then --resume; (2) kill -9
+    of rank 1 under torchrun --max-restarts 1, which restarts the workers and they resume by
+    themselves. Both end with weights equal to an uninterrupted run's bit for bit (each rank's
+    augmentation generator and the shared generator of negatives come back from the checkpoint)."""
+    steps = "30"
+    _torchrun(tmp_path / "straight", "--max-steps", steps)
+    state = load_checkpoint(tmp_path / "straight").training_state()
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2
+
+    job = _torchrun(tmp_path / "killed", "--max-steps", steps, wait=False)
+    at = _kill_after_first_checkpoint(tmp_path / "killed", job)
+    job.wait()
+    assert 5 <= _step_of(tmp_path / "killed") == at < int(steps)  # killed mid-run, after a checkpoint
+    resumed = _torchrun(tmp_path / "killed", "--max-steps", steps, "--resume")
+    assert f"trained {steps} steps" in resumed.stdout
+    _same_weights(tmp_path / "straight", tmp_path / "killed")
+
+    job = _torchrun(tmp_path / "restarted", "--max-steps", steps, launcher=("--max-restarts", "1"), wait=False)
+    at = _kill_after_first_checkpoint(tmp_path / "restarted", job, rank=1)
+    assert job.wait(timeout=300) == 0 and 5 <= at < int(steps)
+    log = (tmp_path / "restarted" / "log.csv").read_text().splitlines()
+    assert len(log) > 1 and log[-1].startswith(steps + ",")
+    _same_weights(tmp_path / "straight", tmp_path / "restarted")
+
+
+def test_a_rank_that_dies_ends_the_job_naming_it(tmp_path):
+    job = _torchrun(tmp_path / "run", "--max-steps", "400", wait=False, capture=True)
+    _kill_after_first_checkpoint(tmp_path / "run", job, rank=1)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode != 0
+    assert "local_rank: 1" in err and "exitcode: -9" in err
+
+
+def test_resuming_with_another_world_size_warns_and_continues(tmp_path, caplog):
+    from infomax.api import fit
+
+    _torchrun(tmp_path / "run", "--max-steps", "10")
+    with caplog.at_level(logging.WARNING, logger="infomax.train.state"):
+        run = fit("digits", out=tmp_path / "run", resume=True, steps=14, progress=False, channels=32, z_dim=32,
+                  batch_size=32, bn_recalibrate=256, checkpoint_every=5)
+    assert run.steps == 14
+    assert "resuming a run of 2 processes with 1" in caplog.text
+    assert load_checkpoint(tmp_path / "run").training_state()["world_size"] == 1
