@@ -152,8 +152,8 @@ def _assemble(chunks, batch: int, steps: int, skip: int, labelled: bool):
         labels.append(chunk_labels)
         keys += chunk_keys
         while len(keys) >= batch:
-            pixels = torch.cat(images) if len(images) > 1 else images[0]
-            label = (torch.cat(labels) if len(labels) > 1 else labels[0]) if labelled else None
+            pixels = _cat(images)
+            label = _cat(labels) if labelled else None
             made += 1
             if made > skip:
                 yield pixels[:batch], None if label is None else label[:batch], keys[:batch]
@@ -161,6 +161,11 @@ def _assemble(chunks, batch: int, steps: int, skip: int, labelled: bool):
                 return
             images, keys = [pixels[batch:]], keys[batch:]
             labels = [label[batch:]] if labelled else [None]
+
+
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat through numpy: a single-threaded copy (torch's threads spin on a busy machine)."""
+    return parts[0] if len(parts) == 1 else torch.from_numpy(np.concatenate([p.numpy() for p in parts]))
 
 
 def _report(stream, failures) -> None:
