@@ -158,6 +158,8 @@ def test_bad_arguments_are_clear(tmp_path):
         write_shards(images, tmp_path / "a", image_format="gif", progress=False)
     with pytest.raises(InfomaxError, match="positive number"):
         write_shards(images, tmp_path / "a", shard_size=0, progress=False)
+    with pytest.raises(InfomaxError, match="from 1 to 4096"):
+        write_shards(images, tmp_path / "a", size=0, progress=False)
     with pytest.raises(InfomaxError, match="no split 'val'"):
         write_shards(images, tmp_path / "a", split="val", progress=False)
     with pytest.raises(InfomaxError, match="open_stream"):

@@ -105,6 +105,8 @@ def write_shards(source, out, *, shard_size: int = 10000, size: int | None = Non
         raise InfomaxError(f"image format {image_format!r} is not png or jpg; use png (lossless) or jpg (smaller)")
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise InfomaxError(f"shard size must be a positive number of samples, got {shard_size!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 4096):
+        raise InfomaxError(f"size must be a whole number of pixels from 1 to 4096, got {size!r}")
     from infomax.data.chunks import open_source
 
     src = open_source(source, size=size, progress=progress)

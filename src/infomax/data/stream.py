@@ -38,6 +38,7 @@ class Stream:
         self.normalization, self.spec, self.resize = normalization, spec, resize
         self.shuffle_buffer = shuffle_buffer  # samples (still encoded) each worker shuffles among
         self.skipped: list[tuple[str, str, str]] = []  # (shard, key, reason) of members not decoded
+        self.skipped_keys: set[tuple[str, str]] = set()  # each reported once
 
     @property
     def num_samples(self) -> int:

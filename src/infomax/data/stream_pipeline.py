@@ -170,6 +170,9 @@ def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
 
 def _report(stream, failures) -> None:
     for shard, key, reason in failures:
+        if (shard, key) in stream.skipped_keys:
+            continue  # seen in an earlier epoch or pass
+        stream.skipped_keys.add((shard, key))
         if len(stream.skipped) < SHOWN:
             where = f"{key} in {shard}" if key else shard
             print(f"infomax: skipped {where}: {reason}", file=sys.stderr)
