@@ -17,7 +17,7 @@ from infomax.errors import InfomaxError
 from infomax.extras import missing_message, require
 
 SRC = Path(infomax.__file__).resolve().parents[1]
-BLOCKED = ("faiss", "fastapi", "uvicorn", "sklearn", "matplotlib", "pandas", "pyarrow", "tensorboard", "umap")
+BLOCKED = ("faiss", "fastapi", "uvicorn", "sklearn", "matplotlib", "pandas", "pyarrow", "tensorboard", "umap", "webdataset")
 
 # Run first in every child: each meta-path finder is wrapped so that it finds none of the blocked
 # packages, the state of a machine where they are not installed (importlib.util.find_spec gives
@@ -108,6 +108,8 @@ def test_core_trains_and_embeds_without_extras(tmp_path):
     (["eval", "--embeddings", "emb"], "eval"),
     (["plot", "--embeddings", "emb", "--out", "map.png"], "eval"),
     (["train", "--data", "digits", "--out", "run"], "eval"),  # the digits come from scikit-learn
+    (["data", "shard", "folder:imgs", "--out", "shards"], "shards"),
+    (["data", "info", "webdataset:shards"], "shards"),
 ])
 def test_command_names_the_missing_extra(tmp_path, argv, extra):
     r = run_blocked(f"from infomax.cli import main\nraise SystemExit(main({argv!r}))", tmp_path)

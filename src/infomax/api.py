@@ -30,9 +30,16 @@ def load_data(source, *, labels=None, download: bool = False, progress: bool = T
               normalization: str = "center") -> Dataset:
     """A data set from a spec string ("cifar10:PATH", "folder:PATH,size=64", "digits", ...; see
     docs/data.md), or from images in memory: a uint8 array or tensor N×C×H×W or N×H×W×C (or N×H×W),
-    a list of PIL images, or a torch Dataset whose items are images or (image, label) pairs."""
+    a list of PIL images, or a torch Dataset whose items are images or (image, label) pairs.
+    A "webdataset:DIR" spec gives an infomax.data.stream.Stream (batches read from tar shards)."""
     if isinstance(source, (str, Path)):
         from infomax.data import load
+        from infomax.data.spec import STREAM_KINDS, parse_spec
+
+        if parse_spec(str(source)).kind in STREAM_KINDS:  # tar shards: a Stream of batches, not arrays
+            from infomax.data.stream import open_stream
+
+            return open_stream(str(source))
 
         return load(str(source), download=download, progress=progress)
     return as_dataset(source, labels=labels, normalization=normalization)

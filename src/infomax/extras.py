@@ -10,6 +10,7 @@ The core install (`pip install infomax`) trains and embeds; the extras add the r
                  the digits data set, the loss-curve PNG
     tensorboard  tensorboard                         TensorBoard scalars during training
     plot         umap-learn                          UMAP maps (t-SNE without it)
+    shards       webdataset                          `infomax data shard`, `webdataset:` data specs
     all          every extra above
 """
 

@@ -40,6 +40,13 @@ def load(
     cache_dir: root for downloads and decoded arrays (default: `cache_home()`).
     """
     from infomax.data.loader import load as _load
+    from infomax.data.spec import STREAM_KINDS, parse_spec
+
+    if parse_spec(spec).kind in STREAM_KINDS:
+        from infomax.errors import InfomaxError
+
+        raise InfomaxError(f"'{spec}' is a stream of tar shards, not arrays; read it with "
+                           "infomax.data.stream.open_stream(spec) (or infomax.load_data, which returns the Stream)")
 
     return _load(spec, download=download, progress=progress, cache_dir=cache_dir)
 

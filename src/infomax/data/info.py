@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from infomax.data.dataset import Dataset, pixel_scale
@@ -63,3 +65,24 @@ def describe(dataset: Dataset, seconds: float) -> str:
 
 def _numbers(values: np.ndarray, digits: int = 1) -> str:
     return " ".join(f"{v:.{digits}f}" for v in values)
+
+
+def describe_stream(stream) -> str:
+    """A readable report of a Stream (infomax.data.stream), from its manifest: no image is decoded."""
+    c, h, w = stream.image_shape
+    folders = sorted({os.path.dirname(u) for u in stream.urls})
+    lines = [
+        "kind:          webdataset (streamed)",
+        f"shards:        {stream.num_shards} ({os.path.basename(stream.urls[0])} … "
+        f"{os.path.basename(stream.urls[-1])}) in {', '.join(folders)}",
+        f"samples:       {stream.num_samples:,}",
+        f"image shape:   {c}×{h}×{w} (C×H×W, uint8)",
+        f"classes:       {stream.num_classes if stream.num_classes is not None else 'none'}"
+        + ("" if stream.labelled else " (unlabelled)"),
+    ]
+    if stream.class_names:
+        names = stream.class_names[:MAX_CLASS_NAMES]
+        more = len(stream.class_names) - len(names)
+        lines.append(f"class names:   {', '.join(names)}" + (f", … (+{more} more)" if more > 0 else ""))
+    lines.append(f"normalization: {stream.normalization}")
+    return "\n".join(lines)

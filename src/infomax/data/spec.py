@@ -98,6 +98,13 @@ KINDS: dict[str, Kind] = {
             "center",
             "scikit-learn's bundled 8×8 digits, upscaled to size=32, grayscale, 80/20 train/test",
         ),
+        Kind(
+            "webdataset",
+            "required",
+            IMAGE_OPTIONS,
+            "center",
+            "tar shards, streamed: a folder with shards.json, or DIR/shard-{000000..000099}.tar",
+        ),
     )
 }
 ALIASES = {
@@ -108,7 +115,9 @@ ALIASES = {
     "fashion_mnist": "fashion-mnist",
     "fashionmnist": "fashion-mnist",
     "image-folder": "folder",
+    "wds": "webdataset",
 }
+STREAM_KINDS = ("webdataset",)  # kinds read as a stream of batches (infomax.data.stream), not arrays
 
 
 @dataclass(frozen=True)
