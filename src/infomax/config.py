@@ -58,12 +58,14 @@ class OptimConfig:
 class DataConfig:
     augment: str = "none"  # none (reference) | default | crop=pad,pad=4,flip=0.5,... (train/augment.py)
     views: int = 1  # 1 (reference) | 2: two augmented views, each scored against the other
+    workers: int = 2  # processes decoding a webdataset stream (0: in the training process)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         one_of("data.views", self.views, (1, 2))
+        at_least("data.workers", self.workers, 0)
         parse_augment(self.augment)
         require(self.views == 1 or self.augment != "none",
                 "data.views = 2 needs data.augment (two identical views add nothing): set augment = 'default'")

@@ -23,6 +23,10 @@ def _pre_bn_outputs(encoder, x):
     return seen
 
 
+def _batches(source, index, size):
+    return (source.batch(index[s : s + size]) for s in range(0, len(index), size))
+
+
 def test_one_batch_gives_the_mean_and_unbiased_variance_of_the_activations():
     torch.manual_seed(0)
     encoder, source = Encoder(ModelConfig(image_size=16)).double(), _source()
@@ -34,7 +38,7 @@ def test_one_batch_gives_the_mean_and_unbiased_variance_of_the_activations():
         block.bn.running_var.fill_(7.0)
     weights = {k: v.clone() for k, v in encoder.state_dict().items() if "running" not in k and "tracked" not in k}
     source.batch = lambda i: x[i]  # feed the float64 batch
-    recalibrate_batchnorm(encoder.eval(), source, index, batch_size=24)
+    recalibrate_batchnorm(encoder.eval(), _batches(source, index, 24))
     for block, y in zip([*encoder.down, *encoder.head], want):
         torch.testing.assert_close(block.bn.running_mean, y.mean((0, 2, 3)), rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(block.bn.running_var, y.var((0, 2, 3), unbiased=True), rtol=1e-10, atol=1e-12)
@@ -50,7 +54,7 @@ def test_several_batches_average_the_per_batch_statistics():
     encoder, source = Encoder(ModelConfig(image_size=16)), _source(n=20, seed=1)
     index = torch.arange(20)
     outs = [_pre_bn_outputs(encoder, source.batch(index[s : s + 8]))[0] for s in (0, 8, 16)]  # batches 8, 8, 4
-    recalibrate_batchnorm(encoder, source, index, batch_size=8)
+    recalibrate_batchnorm(encoder, _batches(source, index, 8))
     bn = encoder.down[0].bn
     torch.testing.assert_close(bn.running_mean.double(), sum(o.mean((0, 2, 3)) for o in outs) / 3, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(bn.running_var.double(), sum(o.var((0, 2, 3)) for o in outs) / 3, rtol=1e-5, atol=1e-6)
@@ -73,7 +77,7 @@ def test_training_ends_with_recalibrated_statistics(tmp_path):
     split = data.split(data.train_split)
     source = BatchSource(split.images, data.normalization, torch.device("cpu"), channels_last=True)
     index = torch.randperm(len(split), generator=torch.Generator().manual_seed(cfg.run.seed))[:100]
-    recalibrate_batchnorm(model.encoder, source, index)
+    recalibrate_batchnorm(model.encoder, _batches(source, index, 256))
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, ckpt.weights[k], rtol=1e-4, atol=1e-5)  # float32, threaded sums
     assert not torch.equal(ckpt.weights["encoder.down.0.bn.running_var"], torch.ones_like(model.encoder.down[0].bn.running_var))

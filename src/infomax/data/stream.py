@@ -29,6 +29,8 @@ MANIFEST = "shards.json"
 class Stream:
     """Tar shards of one split, with their sample counts and what the images are."""
 
+    kind = "webdataset"  # as Dataset.kind: the reader's name
+
     def __init__(self, urls: list[str], counts: list[int], image_shape: tuple[int, int, int],
                  class_names: list[str] | None, labelled: bool, normalization: str, spec: str,
                  resize: str = "shorter-crop", shuffle_buffer: int = 2000):
@@ -43,6 +45,11 @@ class Stream:
     @property
     def num_samples(self) -> int:
         return sum(self.counts)
+
+    @property
+    def options(self) -> dict:
+        """The resolved reading options, as Dataset.options."""
+        return {"size": self.image_shape[1], "resize": self.resize, "shuffle_buffer": self.shuffle_buffer}
 
     @property
     def num_shards(self) -> int:

@@ -40,6 +40,7 @@ FLAGS = {
     "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
     "bn_recalibrate": (int, "after training, re-estimate BatchNorm's statistics on this many plain train images "
                             "(seed 0: off; recommended 10240)"),
+    "workers": (int, "processes decoding a webdataset: stream (default 2; 0: in the training process)"),
     "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
     "log_every": (int, "log the loss terms every N steps"),
 }
@@ -48,7 +49,8 @@ FLAGS = {
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train an encoder (Deep InfoMax with a KL prior)",
                               description="Train on the train split only; test/val images are never seen.")
-    p.add_argument("--data", help="data spec, e.g. cifar10:PATH, folder:PATH,size=32, digits (required unless --resume)")
+    p.add_argument("--data", help="data spec, e.g. cifar10:PATH, folder:PATH,size=32, webdataset:DIR, digits "
+                                  "(required unless --resume)")
     p.add_argument("--out", required=True, help="run folder: config, checkpoints, logs")
     p.add_argument("--config", help="TOML or YAML file of settings; flags override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -68,7 +70,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infomax.data import load
+    from infomax.api import load_data
     from infomax.device import pick_device
     from infomax.errors import InfomaxError
     from infomax.speedups import first_step_notice
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if not spec:
         raise InfomaxError("--data is required (e.g. --data cifar10:~/data/cifar-10-python.tar.gz or --data digits)")
     with distributed.main_first():  # rank 0 decodes (and caches) first, the others then read its cache
-        dataset = load(spec)
+        dataset = load_data(spec)  # a decoded data set, or a Stream of webdataset: shards
     cfg = resolve(dataset.kind, file_values, flags)
     say = print if ranks.main else (lambda *a, **k: None)
     if args.resume and base.to_flat() != cfg.to_flat():

@@ -28,7 +28,7 @@ from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
 from infomax.train import distributed
 from infomax.train.augment import parse_augment
-from infomax.train.batches import BatchSource, epoch_order
+from infomax.train.feed import feed_for
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
@@ -95,11 +95,7 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
     model_cfg = model_config_for(cfg, dataset, encoder)
     optim, run = cfg.optim, cfg.run
     ranks = distributed.setup()
-    batch = distributed.per_rank_batch(optim.batch_size, ranks)  # this rank's images per step
-    split = dataset.split(dataset.train_split)  # test/val images are never seen here
-    n = len(split)
-    if n < optim.batch_size:
-        raise InfomaxError(f"the train split has {n} images, fewer than one batch of {optim.batch_size}; lower --batch-size")
+    distributed.per_rank_batch(optim.batch_size, ranks)  # the global batch splits evenly, or a clear error
     config = run_config(cfg, model_cfg, dataset)
     device = distributed.device_for(pick_device(run.device), ranks)
     if device.type == "cpu":
@@ -135,9 +131,9 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "config.json", json.dumps(config, indent=2))
 
-    steps_per_epoch = n // optim.batch_size
+    feed = feed_for(dataset, cfg, ranks, device, channels_last)  # this rank's batches: arrays or a stream
+    steps_per_epoch = feed.steps_per_epoch
     total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch
-    source = BatchSource(split.images, dataset.normalization, device, channels_last, parse_augment(cfg.data.augment))
     log = RunLog(run_dir, resume_step=step if resume else None) if ranks.main else None
     terms_used = tuple(cfg.objective.weights)
     monitors = MONITORS + (("local_local_acc",) if cfg.objective.delta > 0 else ()) + {
@@ -149,14 +145,15 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
     budget_s = optim.time_budget * 60 if optim.time_budget is not None else None
     trained = trained_before  # seconds of training in the run so far, earlier calls included
     stopped_by = "max_steps" if optim.max_steps is not None else "epochs"
-    order, order_epoch = None, -1
+    fed_epoch = -1
     model.train()
     try:
         while step < total:
             epoch, pos = divmod(step, steps_per_epoch)
-            if epoch != order_epoch:
-                order, order_epoch = epoch_order(n, run.seed, epoch, ranks.rank, ranks.world_size), epoch
-            views = source.views(order[pos * batch : (pos + 1) * batch], cfg.data.views, aug_gen or gen)
+            if epoch != fed_epoch:  # a new epoch, or the middle of one after a resume
+                feed.start(epoch, skip=pos)
+                fed_epoch = epoch
+            views = feed.views(cfg.data.views, aug_gen or gen)
             with autocast(device, run.precision):
                 loss, terms = loss_of(views[0], views[1] if cfg.data.views == 2 else None, gen)
             if not torch.isfinite(loss):
@@ -196,10 +193,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = 
                 break
         elapsed = time.perf_counter() - t0
         if run.bn_recalibrate and ran:  # after the clock: not part of the time budget
-            index = torch.randperm(n, generator=torch.Generator().manual_seed(run.seed))[: run.bn_recalibrate]
-            share = len(index) // ranks.world_size  # each rank its part; synced BatchNorms combine them
-            recalibrate_batchnorm(model.encoder, source, index[ranks.rank * share : (ranks.rank + 1) * share],
-                                  batch_size=256 // ranks.world_size, precision=run.precision)
+            # each rank its share of the images; synced BatchNorms combine them
+            recalibrate_batchnorm(model.encoder, feed.plain_batches(run.bn_recalibrate), precision=run.precision)
         save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed)
     finally:
         bar.close()

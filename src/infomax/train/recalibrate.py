@@ -15,28 +15,29 @@ None). Only the running statistics change, never a weight.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from infomax.device import autocast
-from infomax.train.batches import BatchSource
 
 
-def recalibrate_batchnorm(encoder: nn.Module, source: BatchSource, index: torch.Tensor, *, batch_size: int = 256,
-                          precision: str = "fp32") -> None:
-    """Recompute the running mean and variance of every BatchNorm in `encoder` from the plain
-    (un-augmented) images source[index], in batches of `batch_size`."""
+def recalibrate_batchnorm(encoder: nn.Module, batches: Iterable[Tensor], *, precision: str = "fp32") -> None:
+    """Recompute the running mean and variance of every BatchNorm in `encoder` from `batches`:
+    plain (un-augmented) normalized train images, N×C×H×W each."""
     norms = [m for m in encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     was_training = encoder.training
+    device = next(encoder.parameters()).device
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the batches below
     encoder.train()
     try:
-        with torch.no_grad(), autocast(source.device, precision):
-            for start in range(0, len(index), batch_size):
-                encoder(source.batch(index[start : start + batch_size]))
+        with torch.no_grad(), autocast(device, precision):
+            for x in batches:
+                encoder(x)
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
