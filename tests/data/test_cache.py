@@ -148,5 +148,6 @@ def test_cache_full_midway_goes_on_without_it(folder, capsys, monkeypatch, infom
         monkeypatch.setattr("infomax.data.loader.commit", full_commit)
     ds = load(f"folder:{folder}", progress=False)
     assert ds.cache_path is None and np.array_equal(ds.splits["train"].images, reference.splits["train"].images)
+    assert isinstance(ds.splits["train"].images, np.memmap)  # from a deleted file, not copied into memory
     assert "No space left on device" in capsys.readouterr().err
     assert [p for p in (infomax_home / "decoded").iterdir()] == []  # no entry, no temporary folder left

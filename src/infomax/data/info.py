@@ -7,7 +7,7 @@ import numpy as np
 from infomax.data.dataset import Dataset, pixel_scale
 from infomax.data.store import blocks
 
-CHUNK_BYTES = 64 << 20  # pixels read per step when counting pixel values
+CHUNK_BYTES = 16 << 20  # pixels read per step when counting pixel values
 MAX_CLASS_NAMES = 20
 
 

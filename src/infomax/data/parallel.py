@@ -166,6 +166,7 @@ def decode_chunk(task):
         else:
             pixels[i] = result
             good[i] = True
+    tree.release()  # the archive's pages this chunk read
     return start, pixels if good.all() else pixels[good], good, bad, odd
 
 

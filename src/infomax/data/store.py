@@ -120,7 +120,7 @@ class FileRows(Rows):
         self.file.close()
 
 
-RELEASE_BYTES = 256 << 20  # release_pages after reading about this much of a memory map
+RELEASE_BYTES = 64 << 20  # release_pages after reading about this much of a memory map
 
 
 def release_pages(array: np.ndarray) -> None:
@@ -137,14 +137,10 @@ def release_pages(array: np.ndarray) -> None:
 
 def blocks(array: np.ndarray, rows: int):
     """Yield (start, in-memory copy of array[start : start + rows]) over the whole array,
-    releasing a memory map's pages as it goes: reading all of a large cached split keeps the
-    resident memory at a few blocks."""
-    read = 0
+    releasing a memory map's pages after each block: reading all of a large cached split keeps
+    the resident memory at a couple of blocks."""
     for start in range(0, len(array), rows):
         block = np.array(array[start : start + rows])
-        read += block.nbytes
-        if read >= RELEASE_BYTES:
-            release_pages(array)
-            read = 0
+        release_pages(array)
         yield start, block
-    release_pages(array)
+        del block
