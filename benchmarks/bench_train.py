@@ -93,6 +93,10 @@ def train_child(args) -> None:
 
     if args.glibc_default:  # leave glibc returning freed memory to the kernel (for comparison)
         loop.keep_freed_memory = lambda: False
+    if args.batch_source != "auto":  # gather batches from a copy in memory, or from the cache's memory map
+        import infomax.train.batches as batches
+
+        batches.IN_MEMORY_FRACTION = float("inf") if args.batch_source == "memory" else 0.0
     dataset, _ = load_data(args.data)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with tempfile.TemporaryDirectory() as run:
@@ -181,6 +185,8 @@ def main() -> None:
     p.add_argument("--compare-compile", action="store_true",
                    help="one --precision run (fp32 or bf16) in this process, alternating blocks of 10 steps with and "
                         "without the compiled BatchNorm → max-pool → LeakyReLU kernels; prints both and exits")
+    p.add_argument("--batch-source", choices=["auto", "memory", "map"], default="auto",
+                   help="training batches from a copy in memory, from the cache's memory map, or as decided by size")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -205,7 +211,8 @@ def main() -> None:
     print(f"machine: {describe_machine()}")
     print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv)}")
     _, spec = load_data(args.data)  # decode (and cache) once, before any timing
-    print(f"data: {spec}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up")
+    print(f"data: {spec}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"batches from {args.batch_source}")
     step_gflop, enc_gflop = flops_per_image()
     print(f"FLOPs per image: train step {step_gflop:.3f} GFLOP, encoder forward {enc_gflop:.3f} GFLOP")
     peaks = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
@@ -213,7 +220,8 @@ def main() -> None:
     for precision in {"both": ["fp32", "bf16"], "none": []}.get(args.precision, [args.precision]):
         cmd = [sys.executable, __file__, "--child", "--precision", precision, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-               "--checkpoint-every", str(args.checkpoint_every), "--device", args.device]
+               "--checkpoint-every", str(args.checkpoint_every), "--device", args.device,
+               "--batch-source", args.batch_source]
         if args.glibc_default:
             cmd.append("--glibc-default")
         if args.data:

@@ -90,7 +90,7 @@ def test_interrupted_write_leaves_nothing(folder, infomax_home, monkeypatch):
 
     def interrupted(path, array):
         calls.append(path)
-        if len(calls) == 2:
+        if len(calls) == 1:  # the labels, after the images were written
             raise KeyboardInterrupt
         return real(path, array)
 
@@ -113,11 +113,41 @@ def test_stale_temporary_folders_are_removed(folder, infomax_home):
     assert not stale.exists() and fresh.exists()
 
 
-def test_unwritable_cache_goes_on_in_memory(folder, capsys, monkeypatch):
-    def refuse(entry, dataset):
+def test_unwritable_cache_goes_on_without_it(folder, capsys, monkeypatch):
+    reference = load(f"folder:{folder}", progress=False, cache_dir=str(folder.parent / "ok"))
+
+    def refuse(entry):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("infomax.data.loader.write_entry", refuse)
+    monkeypatch.setattr("infomax.data.loader.begin", refuse)
     ds = load(f"folder:{folder}", progress=False)
-    assert len(ds.splits["train"]) == 6 and ds.cache_path is None
+    assert ds.cache_path is None and not ds.from_cache
+    assert np.array_equal(ds.splits["train"].images, reference.splits["train"].images)
+    assert ds.splits["train"].ids == reference.splits["train"].ids
     assert "cannot write the cache" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["images", "index"])
+def test_cache_full_midway_goes_on_without_it(folder, capsys, monkeypatch, infomax_home, where):
+    from infomax.data import store
+
+    reference = load(f"folder:{folder}", progress=False, cache_dir=str(folder.parent / "ok"))
+    real_append, real_commit = store.FileRows.append, cache.commit
+
+    def full_append(self, block):  # the disk holding the cache is full; the temporary folder is not
+        if str(infomax_home) in str(self.path):
+            raise store.WriteFailed(self.path, OSError(28, "No space left on device"))
+        real_append(self, block)
+
+    def full_commit(tmp, entry, dataset):
+        raise OSError(28, "No space left on device")
+
+    if where == "images":
+        monkeypatch.setattr(store.FileRows, "append", full_append)
+    else:
+        monkeypatch.setattr("infomax.data.loader.commit", full_commit)
+    ds = load(f"folder:{folder}", progress=False)
+    assert ds.cache_path is None and np.array_equal(ds.splits["train"].images, reference.splits["train"].images)
+    assert isinstance(ds.splits["train"].images, np.memmap)  # from a deleted file, not copied into memory
+    assert "No space left on device" in capsys.readouterr().err
+    assert [p for p in (infomax_home / "decoded").iterdir()] == []  # no entry, no temporary folder left

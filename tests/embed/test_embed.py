@@ -77,3 +77,18 @@ def test_split_metadata_of_labelled_and_unlabelled_splits():
     assert named["label"].tolist() == [2, 0, 2] and named["label_name"].tolist() == ["eel", "cat", "eel"]
     bare = split_metadata("train", Split(images, None, ["x", "y", "z"]), None)
     assert bare["label"].isna().all() and str(bare["label"].dtype) == "Int64" and bare["label_name"].tolist() == [""] * 3
+
+
+def test_memory_mapped_images_give_the_same_vectors(trained, tmp_path, monkeypatch):
+    import infomax.embed.embedder as embedder_module
+
+    run, data = trained
+    embedder = Embedder.from_checkpoint(run, device="cpu")
+    images = np.ascontiguousarray(data.splits["train"].images)
+    np.save(tmp_path / "train.images.npy", images)
+    mapped = np.load(tmp_path / "train.images.npy", mmap_mode="r")
+    monkeypatch.setattr(embedder_module, "RELEASE_BYTES", 5000)  # unmap the pages read every few batches
+    got = embedder.embed_features(mapped, ("y", "fc"), batch_size=20)
+    want = embedder.embed_features(images, ("y", "fc"), batch_size=20)
+    assert all(np.array_equal(got[f], want[f]) for f in ("y", "fc")) and got["y"].shape == (256, 16)
+    assert np.array_equal(mapped, images)  # still readable after its pages were unmapped

@@ -6,6 +6,9 @@ import numpy as np
 from PIL import Image
 
 from infomax.data.decode import fit, to_mode
+from infomax.data.store import Store
+
+BLOCK = 1024  # images adapted and written per step by adapt_into
 
 
 def adapt(images: np.ndarray, *, size: int | None, mode: str | None, resize: str = "shorter-crop") -> np.ndarray:
@@ -30,3 +33,20 @@ def adapt(images: np.ndarray, *, size: int | None, mode: str | None, resize: str
 def channel_mode(images: np.ndarray) -> str:
     """'L' for 1-channel arrays, 'RGB' for 3."""
     return "L" if images.shape[1] == 1 else "RGB"
+
+
+def adapt_into(store: Store | None, split: str, images: np.ndarray, *, size: int | None, mode: str | None,
+               resize: str = "shorter-crop") -> np.ndarray:
+    """adapt() block by block into the store's rows for `split` (default: memory); returns the
+    finished N×C'×size×size array, so a resized copy of a whole split is never held in memory."""
+    store = store or Store(None)
+    first = adapt(images[:1], size=size, mode=mode, resize=resize)  # 1×C'×H'×W': the output shape
+    if len(images) == 0:
+        return np.empty((0, *first.shape[1:]), np.uint8)
+    rows = store.rows(split, first.shape[1:], len(images))
+    try:
+        for start in range(0, len(images), BLOCK):
+            rows.append(adapt(images[start : start + BLOCK], size=size, mode=mode, resize=resize))
+        return rows.finish()
+    finally:
+        rows.close()

@@ -7,7 +7,8 @@
     <split>.labels.npy    int64 N (labelled splits only)
     skipped.txt           files that did not decode, one per line with the reason
 The key hashes the source path, its size and modification time (a listing for folders) and
-the decoding options. The folder is built under a temporary name and renamed into place, so an
+the decoding options. The folder is built under a temporary name (`begin`: readers decode
+straight into its .npy files through a Store) and renamed into place (`commit`), so an
 interrupted run leaves no half-written entry; a damaged entry fails verification and is rebuilt.
 """
 
@@ -85,48 +86,76 @@ def _open_npy(path: Path, nbytes: int, shape: tuple, dtype) -> np.ndarray:
 
 
 def write_entry(entry: Path, dataset: Dataset) -> Dataset:
-    """Store `dataset` at `entry` atomically and return it memory-mapped from there."""
+    """Store `dataset` (arrays in memory) at `entry` atomically and return it memory-mapped from there."""
+    tmp = begin(entry)
+    try:
+        return commit(tmp, entry, dataset)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def begin(entry: Path) -> Path:
+    """A new temporary folder beside `entry` to build it in (a reader's Store writes images there)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(entry.parent)
     tmp = entry.parent / f".{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    try:
-        index = {
-            "format": FORMAT,
-            "kind": dataset.kind,
-            "path": dataset.path,
-            "class_names": dataset.class_names,
-            "options": dataset.options,
-            "skipped": [list(s) for s in dataset.skipped],
-            "splits": {},
+    return tmp
+
+
+def commit(tmp: Path, entry: Path, dataset: Dataset) -> Dataset:
+    """Finish the entry built in `tmp` and rename it into place; the data set memory-mapped from there.
+
+    Split images that are already `<split>.images.npy` in `tmp` (written by a Store) stay as they
+    are; arrays in memory are saved. The caller removes `tmp` when this raises.
+    """
+    index = {
+        "format": FORMAT,
+        "kind": dataset.kind,
+        "path": dataset.path,
+        "class_names": dataset.class_names,
+        "options": dataset.options,
+        "skipped": [list(s) for s in dataset.skipped],
+        "splits": {},
+    }
+    for name, split in dataset.splits.items():
+        target = tmp / f"{name}.images.npy"
+        if _written_to(split.images, target):
+            files = [(target.name, target.stat().st_size)]
+        else:
+            files = [_save_npy(target, np.asarray(split.images, np.uint8))]
+        if split.labels is not None:
+            files.append(_save_npy(tmp / f"{name}.labels.npy", np.asarray(split.labels, np.int64)))
+        index["splits"][name] = {
+            "shape": list(split.images.shape),
+            "ids": list(split.ids),
+            "images": files[0][0],
+            "labels": files[1][0] if len(files) > 1 else None,
+            "bytes": [size for _, size in files],
         }
-        for name, split in dataset.splits.items():
-            files = [_save_npy(tmp / f"{name}.images.npy", np.asarray(split.images, np.uint8))]
-            if split.labels is not None:
-                files.append(_save_npy(tmp / f"{name}.labels.npy", np.asarray(split.labels, np.int64)))
-            index["splits"][name] = {
-                "shape": list(split.images.shape),
-                "ids": list(split.ids),
-                "images": files[0][0],
-                "labels": files[1][0] if len(files) > 1 else None,
-                "bytes": [size for _, size in files],
-            }
-        if dataset.skipped:
-            lines = "".join(f"{name}\t{reason}\n" for name, reason in dataset.skipped)
-            (tmp / SKIPPED).write_text(lines, encoding="utf-8", errors="replace")
-        (tmp / INDEX).write_text(json.dumps(index), encoding="utf-8")
-        if entry.exists():
-            shutil.rmtree(entry)  # a damaged older copy
-        try:
-            os.rename(tmp, entry)
-        except OSError:
-            if not (entry / INDEX).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: use its copy
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if dataset.skipped:
+        lines = "".join(f"{name}\t{reason}\n" for name, reason in dataset.skipped)
+        (tmp / SKIPPED).write_text(lines, encoding="utf-8", errors="replace")
+    (tmp / INDEX).write_text(json.dumps(index), encoding="utf-8")
+    if entry.exists():
+        shutil.rmtree(entry)  # a damaged older copy
+    try:
+        os.rename(tmp, entry)
+    except OSError:
+        if not (entry / INDEX).is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: use its copy
     return read_entry(entry)
+
+
+def _written_to(images: np.ndarray, target: Path) -> bool:
+    """True when `images` is the whole memory map of the file `target`."""
+    filename = getattr(images, "filename", None)  # np.memmap's file
+    if filename is None or not target.is_file() or Path(filename).resolve() != target.resolve():
+        return False
+    whole = np.load(target, mmap_mode="r", allow_pickle=False)
+    return images.shape == whole.shape
 
 
 def _save_npy(path: Path, array: np.ndarray) -> tuple[str, int]:

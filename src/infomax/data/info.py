@@ -7,18 +7,20 @@ import os
 import numpy as np
 
 from infomax.data.dataset import Dataset, pixel_scale
+from infomax.data.store import blocks
 
-CHUNK = 4096  # images per step when counting pixel values
+CHUNK_BYTES = 16 << 20  # pixels read per step when counting pixel values
 MAX_CLASS_NAMES = 20
 
 
 def pixel_stats(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of the uint8 pixels (0..255) over all splits, exact."""
+    """Per-channel mean and std of the uint8 pixels (0..255) over all splits, exact; reads
+    CHUNK_BYTES of pixels at a time (memory does not grow with the data set)."""
     channels = dataset.image_shape[0]
+    rows = max(1, CHUNK_BYTES // int(np.prod(dataset.image_shape)))
     counts = np.zeros((channels, 256), np.int64)  # a histogram per channel
     for split in dataset.splits.values():
-        for start in range(0, len(split), CHUNK):
-            block = np.asarray(split.images[start : start + CHUNK])
+        for _, block in blocks(split.images, rows):
             for c in range(channels):
                 counts[c] += np.bincount(block[:, c].ravel(), minlength=256)
     values = np.arange(256, dtype=np.float64)

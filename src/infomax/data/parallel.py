@@ -3,6 +3,10 @@
 Each worker opens the tree itself (a zip is memory-mapped once per worker) and returns one
 uint8 array per chunk, so per-image overhead stays inside a tight loop. Small jobs run in
 this process. Images that do not decode are reported, not fatal.
+
+The chunks come back in input order, with at most WINDOW_PER_WORKER chunks per worker in
+flight, and go straight to a sink (e.g. the cache file being written): the whole array is
+never held in memory unless the caller asks for it (no sink).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -25,15 +31,20 @@ from infomax.errors import InfomaxError
 
 PARALLEL_MIN = 2048  # fewer images than this are decoded in this process
 CHUNK_MIN, CHUNK_MAX = 64, 2048
+CHUNK_BYTES = 16 << 20  # at most this many bytes of pixels per chunk (fewer images when they are large)
+WINDOW_PER_WORKER = 2  # chunks submitted but not yet consumed, per worker
 
 
 @dataclass
 class Decoded:
     """The images that decoded, in input order, and why the others did not."""
 
-    images: np.ndarray  # uint8 K×C×H×W
+    images: np.ndarray | None  # uint8 K×C×H×W; None when they went to a sink
     kept: np.ndarray  # int64 K: positions in the input names of the decoded images
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    shape: tuple[int, int, int] | None = None  # C×H×W of every image; None when none decoded
+
+Sink = Callable[[np.ndarray, np.ndarray], None]  # (int64 K positions, uint8 K×C×H×W pixels), in order
 
 
 def worker_count() -> int:
@@ -57,8 +68,10 @@ def decode_names(
     progress: bool = True,
     desc: str = "decoding",
     workers: int | None = None,
+    sink: Sink | None = None,
 ) -> Decoded:
-    """Decode `names` of the folder or zip at `tree_path` into one array.
+    """Decode `names` of the folder or zip at `tree_path`: into one array, or, given a sink,
+    block by block into sink(positions, pixels), called in increasing order of position.
 
     With size=None every image must have the size of the first one that decodes; otherwise
     an InfomaxError asks for the size= option.
@@ -73,7 +86,8 @@ def decode_names(
         )
     todo = list(range(first, len(names)))
     workers = worker_count() if workers is None else max(1, workers)
-    chunk = max(CHUNK_MIN, min(CHUNK_MAX, math.ceil(len(todo) / (workers * 8))))
+    most = max(1, CHUNK_BYTES // math.prod(shape))
+    chunk = max(1, min(most, max(CHUNK_MIN, min(CHUNK_MAX, math.ceil(len(todo) / (workers * 8))))))
     tasks = [
         (tree_path, [names[i] for i in todo[s : s + chunk]], todo[s], size, mode, resize, shape)
         for s in range(0, len(todo), chunk)
@@ -81,7 +95,12 @@ def decode_names(
 
     parallel = workers > 1 and len(todo) >= PARALLEL_MIN
     context = _context() if parallel else None  # chosen before the progress bar starts its thread
-    out = np.empty((len(names), *shape), np.uint8)  # N×C×H×W
+    out = None
+    if sink is None:
+        out = np.empty((len(names), *shape), np.uint8)  # N×C×H×W, compacted below
+
+        def sink(positions, pixels):
+            out[positions] = pixels
     ok = np.zeros(len(names), bool)
     sizes: dict[tuple[int, int], str] = {shape[1:]: names[first]}  # H×W -> first file of that size
     from tqdm import tqdm
@@ -90,10 +109,8 @@ def decode_names(
         total=len(names), initial=first, desc=desc, unit="img", file=sys.stderr, disable=not progress, leave=False
     ) as bar:
         for start, pixels, good, bad, odd in _run(tasks, workers if parallel else 1, context):
-            if len(pixels) == len(good):
-                out[start : start + len(good)] = pixels
-            else:
-                out[start + np.flatnonzero(good)] = pixels
+            if len(pixels):
+                sink(start + np.flatnonzero(good), pixels)
             ok[start : start + len(good)] = good
             failed += [(start + i, reason) for i, reason in bad]
             for i, hw in odd:
@@ -106,8 +123,8 @@ def decode_names(
             f"choose one output size with the size= option, e.g. ,size={max(shape[1:])}"
         )
     kept = np.flatnonzero(ok)
-    images = out if len(kept) == len(names) else out[kept]
-    return Decoded(images, kept.astype(np.int64), [(names[i], reason) for i, reason in sorted(failed)])
+    images = None if out is None else (out if len(kept) == len(names) else out[kept])
+    return Decoded(images, kept.astype(np.int64), [(names[i], reason) for i, reason in sorted(failed)], shape)
 
 
 def _probe(tree_path, names, size, mode, resize):
@@ -149,20 +166,29 @@ def decode_chunk(task):
         else:
             pixels[i] = result
             good[i] = True
+    tree.release()  # the archive's pages this chunk read
     return start, pixels if good.all() else pixels[good], good, bad, odd
 
 
 def _run(tasks, workers: int, context=None):
-    """Yield chunk results, from a process pool when workers > 1 (in completion order)."""
+    """Yield chunk results in task order, from a process pool when workers > 1, with at most
+    WINDOW_PER_WORKER chunks per worker submitted and not yet consumed."""
     if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             yield decode_chunk(task)
         return
-    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context or _context(), initializer=_worker_init)
+    workers = min(workers, len(tasks))
+    pool = ProcessPoolExecutor(workers, mp_context=context or _context(), initializer=_worker_init)
     try:
-        futures = [pool.submit(decode_chunk, task) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        waiting = iter(tasks)
+        window = range(workers * WINDOW_PER_WORKER)  # zipped first: zip stops without taking a task too many
+        futures = deque(pool.submit(decode_chunk, task) for _, task in zip(window, waiting))
+        while futures:
+            result = futures.popleft().result()
+            for task in waiting:
+                futures.append(pool.submit(decode_chunk, task))
+                break
+            yield result
     except BrokenProcessPool:
         raise InfomaxError(
             "a decoding worker stopped unexpectedly (out of memory?); "

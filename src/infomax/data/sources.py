@@ -51,6 +51,9 @@ class FolderTree:
         with open(self.path / name, "rb") as f:
             return f.read()
 
+    def release(self) -> None:
+        """Nothing to release: files are read, not mapped."""
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for name, (size, mtime) in sorted(self._listing().items()):
@@ -135,6 +138,15 @@ class ZipTree:
     def fingerprint(self) -> str:
         st = self.path.stat()
         return f"{st.st_size}-{st.st_mtime_ns}"
+
+    def release(self) -> None:
+        """Unmap the archive's pages read so far (they stay in the page cache): a worker that
+        reads the whole archive keeps a resident memory independent of its size."""
+        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
+            try:
+                self._map.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):
+                pass
 
     def close(self) -> None:
         if self._map is not None:

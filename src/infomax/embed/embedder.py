@@ -12,6 +12,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from infomax.checkpoint import load_checkpoint
 from infomax.data.dataset import pixel_scale
 from infomax.data.pixels import normalize_pixels
+from infomax.data.store import RELEASE_BYTES, release_pages
 from infomax.device import autocast, pick_device
 from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
@@ -112,7 +113,10 @@ class Embedder:
     @torch.inference_mode()
     def embed_features(self, images: np.ndarray, features=("y",), batch_size: int | None = None,
                        progress: bool = False) -> dict[str, np.ndarray]:
-        """uint8 N×C×H×W -> {name: float32 N×D} for the asked features, in row order."""
+        """uint8 N×C×H×W -> {name: float32 N×D} for the asked features, in row order.
+
+        `images` may be a memory map of any size: it is read one batch at a time, and the pages
+        read are unmapped every RELEASE_BYTES, so only the output grows with N."""
         batch_size = batch_size or default_batch_size(self.device)
         unknown = set(features) - set(FEATURES)
         if unknown:
@@ -122,8 +126,13 @@ class Embedder:
         out: dict[str, np.ndarray] = {}
         from tqdm.auto import tqdm
 
+        read = 0  # bytes read from `images` since its pages were last unmapped
         for start in tqdm(range(0, n, batch_size), disable=not progress, unit="batch", desc="embed"):
             chunk = torch.from_numpy(np.array(images[start : start + batch_size]))  # a writable copy
+            read += chunk.numel()
+            if read >= RELEASE_BYTES:
+                release_pages(images)
+                read = 0
             x = normalize_pixels(chunk.to(self.device), self.normalization)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -135,6 +144,7 @@ class Embedder:
                 if name not in out:
                     out[name] = np.empty((n, value.shape[1]), dtype=np.float32)
                 out[name][start : start + len(value)] = value
+        release_pages(images)
         if n == 0:
             out = {name: np.zeros((0, 0), dtype=np.float32) for name in features}
         return out

@@ -17,18 +17,8 @@ from torch import Tensor
 from infomax.data.pixels import normalize_pixels
 from infomax.errors import InfomaxError
 from infomax.train.augment import Augment, parse_augment
-from infomax.train.batches import BatchSource, epoch_order
+from infomax.train.batches import BatchSource, epoch_order, pixel_views
 from infomax.train.distributed import Ranks, per_rank_batch
-
-
-def pixel_views(x: Tensor, count: int, generator: torch.Generator, augment: Augment | None, normalization: str,
-                memory_format: torch.memory_format) -> list[Tensor]:
-    """`count` views of the uint8 batch x (B×C×H×W, on the device): augmented independently, or
-    (without an Augment) the plain normalized batch repeated."""
-    if augment is None:
-        return [normalize_pixels(x, normalization).contiguous(memory_format=memory_format)] * count
-    x = x.float().div_(255).contiguous(memory_format=memory_format)  # B×C×H×W in [0, 1]
-    return [normalize_pixels(v, normalization, unit=True) for v in augment.views(x, count, generator)]
 
 
 class ArrayFeed:

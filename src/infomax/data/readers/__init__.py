@@ -1,4 +1,8 @@
-"""One reader per data kind: `read(kind, path, options, *, progress) -> Dataset` (arrays in memory)."""
+"""One reader per data kind: `read(kind, path, options, *, progress, store) -> Dataset`.
+
+Readers write the images of each split into `store` (infomax.data.store: the cache entry
+being built), or keep them in memory when store is None.
+"""
 
 from __future__ import annotations
 

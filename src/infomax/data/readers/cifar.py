@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infomax.data.arrays import adapt
+from infomax.data.arrays import adapt_into
 from infomax.data.dataset import Dataset, Split
 from infomax.errors import InfomaxError
 
@@ -32,8 +32,9 @@ LAYOUTS = {
 }
 
 
-def read(kind: str, path: Path, options: dict, *, progress: bool = True) -> Dataset:
-    """Read cifar10 or cifar100 (options: labels=fine|coarse, size, mode, resize)."""
+def read(kind: str, path: Path, options: dict, *, progress: bool = True, store=None) -> Dataset:
+    """Read cifar10 or cifar100 (options: labels=fine|coarse, size, mode, resize) into `store`
+    (default: memory)."""
     archive, folder, batches, meta_name = LAYOUTS[kind]
     wanted = [meta_name] + [b for files in batches.values() for b in files]
     files = _read_files(path, archive, folder, wanted, kind)
@@ -50,7 +51,9 @@ def read(kind: str, path: Path, options: dict, *, progress: bool = True) -> Data
             images.append(pixels)
             labels.append(targets)
             ids += [f"{name}#{i}" for i in range(len(targets))]
-        pixels = adapt(
+        pixels = adapt_into(
+            store,
+            split,
             np.concatenate(images),
             size=options.get("size"),
             mode=options.get("mode"),

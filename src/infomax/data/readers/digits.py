@@ -16,8 +16,8 @@ TEST_FRACTION = 0.2
 SEED = 0
 
 
-def read(kind: str, path, options: dict, *, progress: bool = True) -> Dataset:
-    """Read the digits (options: size, mode, resize)."""
+def read(kind: str, path, options: dict, *, progress: bool = True, store=None) -> Dataset:
+    """Read the digits (options: size, mode, resize); 1,797 images, kept in memory (`store` unused)."""
     from infomax.extras import require
 
     load_digits = require("sklearn.datasets", "eval", "the digits data set").load_digits

@@ -22,11 +22,13 @@ SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "
 SPLIT_ORDER = ("train", "test", "val")
 
 
-def read(kind: str, path: Path, options: dict, *, progress: bool = True, tree=None) -> Dataset:
+def read(kind: str, path: Path, options: dict, *, progress: bool = True, tree=None,
+         store=None) -> Dataset:
     """Decode every image under `path` (options: size, mode, resize)."""
     tree = tree or cached_tree(path)
     plan = plan_folder([n for n in tree.names() if is_image_name(n)], str(path))
-    return decode_plan(tree, plan, kind=kind, options=dict(options, mode=options.get("mode", "RGB")), progress=progress)
+    return decode_plan(tree, plan, kind=kind, options=dict(options, mode=options.get("mode", "RGB")), progress=progress,
+                       store=store)
 
 
 def plan_folder(names: list[str], where: str = "the folder") -> Plan:

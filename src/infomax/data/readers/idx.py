@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infomax.data.arrays import adapt
+from infomax.data.arrays import adapt_into
 from infomax.data.dataset import Dataset, Split
 from infomax.errors import InfomaxError
 
@@ -34,8 +34,9 @@ FASHION_CLASSES = [
 ]
 
 
-def read(kind: str, path: Path, options: dict, *, progress: bool = True) -> Dataset:
-    """Read idx, mnist or fashion-mnist from a folder of IDX files (options: size, mode, resize)."""
+def read(kind: str, path: Path, options: dict, *, progress: bool = True, store=None) -> Dataset:
+    """Read idx, mnist or fashion-mnist from a folder of IDX files (options: size, mode, resize)
+    into `store` (default: memory)."""
     if not path.is_dir():
         raise InfomaxError(
             f"{path} is not a folder; {kind} expects the folder holding "
@@ -49,7 +50,9 @@ def read(kind: str, path: Path, options: dict, *, progress: bool = True) -> Data
         labels = read_idx(labels_file, ndim=1).astype(np.int64)  # N
         if len(images) != len(labels):
             raise InfomaxError(f"{images_file} holds {len(images)} images but {labels_file} {len(labels)} labels")
-        pixels = adapt(
+        pixels = adapt_into(
+            store,
+            split,
             images[:, None],
             size=options.get("size"),
             mode=options.get("mode"),

@@ -24,11 +24,13 @@ LAYOUT = (
 )
 
 
-def read(kind: str, path: Path, options: dict, *, progress: bool = True, tree=None) -> Dataset:
+def read(kind: str, path: Path, options: dict, *, progress: bool = True, tree=None,
+         store=None) -> Dataset:
     """Decode train and val (options: size, mode, resize)."""
     tree = tree or cached_tree(path)
     plan = plan_tiny_imagenet(tree)
-    return decode_plan(tree, plan, kind=kind, options=dict(options, mode=options.get("mode", "RGB")), progress=progress)
+    return decode_plan(tree, plan, kind=kind, options=dict(options, mode=options.get("mode", "RGB")), progress=progress,
+                       store=store)
 
 
 def plan_tiny_imagenet(tree) -> Plan:

@@ -1,0 +1,54 @@
+"""BatchSource gives the same batches from a copy in memory and from the cache's memory map."""
+
+import numpy as np
+import pytest
+import torch
+
+import infomax.train.batches as batches
+from infomax.train.augment import parse_augment
+from infomax.train.batches import BatchSource, epoch_order
+
+
+@pytest.fixture
+def mapped(tmp_path) -> np.ndarray:
+    images = np.random.default_rng(0).integers(0, 256, (37, 3, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "train.images.npy", images)
+    return np.load(tmp_path / "train.images.npy", mmap_mode="r")  # read-only, as the cache gives it
+
+
+def test_memory_map_and_memory_give_the_same_batches(mapped, monkeypatch):
+    monkeypatch.setattr(batches, "RELEASE_BYTES", 1000)  # unmap the pages read every few batches
+    cpu = torch.device("cpu")
+    copy = BatchSource(mapped, "symmetric", cpu, channels_last=True, in_memory=True)
+    gather = BatchSource(mapped, "symmetric", cpu, channels_last=True, in_memory=False)
+    assert gather.host is mapped and copy.host is not mapped and len(copy) == len(gather) == 37
+    expected_all = mapped.astype(np.float64) / 127.5 - 1.0  # the symmetric normalization, in float64
+    for index in epoch_order(37, seed=3, epoch=0).split(10):  # batches of 10, 10, 10, 7 in random order
+        a, b = copy.batch(index), gather.batch(index)
+        assert a.dtype == torch.float32 and a.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(a, b)
+        np.testing.assert_allclose(b.double().numpy(), expected_all[index.numpy()], rtol=0, atol=1e-6)
+    augment = parse_augment("default")
+    copy.augment = gather.augment = augment
+    index = torch.tensor([5, 0, 36, 5])  # repeats and any order
+    va = copy.views(index, 2, torch.Generator().manual_seed(1))
+    vb = gather.views(index, 2, torch.Generator().manual_seed(1))
+    assert len(va) == len(vb) == 2 and all(torch.equal(x, y) for x, y in zip(va, vb))
+    assert not torch.equal(va[0], va[1])  # two independent views
+
+
+def test_in_memory_is_decided_by_size(mapped, monkeypatch):
+    cpu = torch.device("cpu")
+    nbytes = mapped.nbytes  # 37 × 192
+    monkeypatch.setattr(batches, "available_memory", lambda device: 4 * nbytes)  # exactly IN_MEMORY_FRACTION
+    assert BatchSource(mapped, "center", cpu, channels_last=False).in_memory
+    monkeypatch.setattr(batches, "available_memory", lambda device: 4 * nbytes - 1)
+    source = BatchSource(mapped, "center", cpu, channels_last=False)
+    assert not source.in_memory and source.host is mapped
+
+
+def test_available_memory_is_at_most_the_physical_memory():
+    import os
+
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 0 < batches.available_memory(torch.device("cpu")) <= total
