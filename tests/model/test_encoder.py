@@ -53,20 +53,22 @@ def randomize_bn(enc: Encoder, gen: torch.Generator) -> None:
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen, dtype=m.running_var.dtype) + 0.5)
 
 
-@pytest.mark.parametrize("size, channels, blocks", [(28, 3, 3), (32, 3, 3), (64, 3, 4), (28, 1, 3), (13, 2, 2)])
+@pytest.mark.parametrize("size, channels, blocks", [(28, 3, 3), (32, 3, 3), (64, 3, 4), (28, 1, 3), (13, 2, 2),
+                                                    (96, 3, 5)])
 def test_shapes(size, channels, blocks):
     cfg = ModelConfig(image_size=size, in_channels=channels)
     enc = Encoder(cfg)
     assert len(enc.down) == blocks
     out = enc(torch.randn(5, channels, size, size))
     assert out.mu.shape == (5, 256) and out.logvar.shape == (5, 256)
-    assert out.local.shape == (5, 256, 4, 4)
+    side = -(-size // 2**blocks)  # 4, or 3 for sizes between the reference's ranges (96 -> 3)
+    assert out.local.shape == (5, 256, side, side)
     assert out.pooled.shape == (5, 256)
 
 
 def test_refused_size():
-    with pytest.raises(InfomaxError, match="valid sizes"):
-        Encoder(ModelConfig(image_size=20))
+    with pytest.raises(InfomaxError, match="at least 9 pixels"):
+        Encoder(ModelConfig(image_size=8))
 
 
 @pytest.mark.parametrize("size", [16, 28])

@@ -27,16 +27,26 @@ def test_blocks_and_widths(size, widths):
     assert side == 4
 
 
-@pytest.mark.parametrize("size", [1, 8, 12, 17, 20, 24, 33, 48, 65, 96])
-def test_refused_sizes_name_the_valid_ones(size):
-    with pytest.raises(InfomaxError, match=r"13–16, 25–32, 49–64"):
+@pytest.mark.parametrize("size", [1, 5, 8])
+def test_refused_sizes_name_the_smallest(size):
+    with pytest.raises(InfomaxError, match=r"at least 9 pixels"):
         ModelConfig(image_size=size)
 
 
 def test_num_blocks_for_matches_brute_force():
-    for size in range(1, 300):
-        expected = [n for n in range(2, 10) if -(-size // 2**n) == 4]
-        assert num_blocks_for(size) == (expected[0] if expected else None), size
+    """The fewest halvings to a side of 3 or 4, by halving with ceil step by step."""
+    for size in range(1, 600):
+        sides = [size]
+        while len(sides) < 12:
+            sides.append(-(-sides[-1] // 2))
+        expected = [n for n in range(2, 12) if 3 <= sides[n] <= 4]
+        assert num_blocks_for(size) == (expected[0] if size >= 9 else None), size
+
+
+@pytest.mark.parametrize("size,blocks,side", [(16, 2, 4), (32, 3, 4), (64, 4, 4), (96, 5, 3), (128, 5, 4),
+                                              (224, 6, 4), (12, 2, 3), (48, 4, 3)])
+def test_sizes_between_the_reference_ranges_pool_to_3x3(size, blocks, side):
+    assert num_blocks_for(size) == blocks and -(-size // 2**blocks) == side
 
 
 def test_defaults_are_the_reference_settings():

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from infomax.choices import at_least, known_keys, one_of, require
 from infomax.errors import InfomaxError
 
-# Smallest image the encoder takes: 13 px pools to 7 and then 4 (two blocks).
-MIN_IMAGE_SIZE = 13
-FEATURE_SIZE = 4  # side of the local feature map C
+# Smallest image the encoder takes: 9 px pools to 5 and then 3 (two blocks).
+MIN_IMAGE_SIZE = 9
+FEATURE_SIZE = 4  # the largest side of the local feature map C (3 or 4)
 
 INITS = ("keras", "torch")
 ENCODERS = ("cnn", "resnet18")  # the registry's names (model/encoders.py); a module passed in is "custom"
@@ -21,22 +21,15 @@ LEGACY_OBJECTIVE_KEYS = ("critic", "temperature", "global_pairing", "multiscale"
 
 
 def num_blocks_for(image_size: int) -> int | None:
-    """The n >= 2 with ceil(image_size / 2^n) == 4 (max-pool with ceil_mode), or None."""
+    """The fewest n >= 2 halvings (2×2 max-pool, ceil_mode) that bring image_size to a side of at
+    most 4: exactly 4 for sizes 3·2^n+1 … 4·2^n (the reference's 32 -> 4×4), 3 for the sizes
+    between (96 -> 3×3); None below MIN_IMAGE_SIZE."""
+    if image_size < MIN_IMAGE_SIZE:
+        return None
     n = 2
-    while (FEATURE_SIZE - 1) * 2**n < image_size:
-        if image_size <= FEATURE_SIZE * 2**n:  # 3·2^n < size <= 4·2^n
-            return n
+    while -(-image_size // 2**n) > FEATURE_SIZE:
         n += 1
-    return None
-
-
-def valid_sizes_text(upto: int = 256) -> str:
-    """Human-readable list of accepted image sizes: '13–16, 25–32, 49–64, ...'."""
-    ranges, n = [], 2
-    while 3 * 2**n + 1 <= upto:
-        ranges.append(f"{3 * 2**n + 1}–{4 * 2**n}")
-        n += 1
-    return ", ".join(ranges) + " (in general 3·2^n+1 to 4·2^n for n ≥ 2)"
+    return n
 
 
 @dataclass
@@ -55,7 +48,7 @@ class ModelConfig:
     z_dim: int = 256
     channels: int = 256  # cnn: width of C and the head (earlier blocks halve it); resnet18 has its own (64 to 512)
     head_convs: int = 2  # cnn: 3×3 convolutions after C, before the global max-pool
-    attention: bool = False  # cnn: a self-attention block on the map one block before C (8×8 for 4×4)
+    attention: bool = False  # cnn: a self-attention block on the map one block before C (8×8 for 32 px)
     init: str = "keras"  # keras (Glorot-uniform, zero bias) | torch (PyTorch's defaults)
     bn_momentum: float = 0.01  # PyTorch convention: Keras' 0.99
     bn_eps: float = 1e-3
@@ -64,10 +57,10 @@ class ModelConfig:
     @property
     def num_blocks(self) -> int:
         n = num_blocks_for(self.image_size)
-        if n is None or self.image_size < MIN_IMAGE_SIZE:
+        if n is None:
             raise InfomaxError(
-                f"image size {self.image_size} cannot be pooled to a 4×4 feature map; "
-                f"valid sizes are {valid_sizes_text()}"
+                f"image size {self.image_size} is too small for the encoder: it needs at least "
+                f"{MIN_IMAGE_SIZE} pixels (load the data with size=N, N ≥ {MIN_IMAGE_SIZE})"
             )
         return n
 

@@ -64,9 +64,10 @@ def model_config_for(cfg: Config, dataset: Dataset, encoder: torch.nn.Module | N
     augment = parse_augment(cfg.data.augment)
     if (name == "cnn" and augment is not None and 0 < augment.rescale < h
             and num_blocks_for(augment.rescale) != mc.num_blocks):
-        smallest = 3 * 2 ** mc.num_blocks + 1
+        smallest = 2 ** (mc.num_blocks + 1) + 1  # the smallest size with the same number of blocks
         raise InfomaxError(f"augment rescale={augment.rescale}: {h}-pixel images resized that small no longer "
-                           f"pool to the encoder's 4×4 map; use rescale={smallest} to {h}")
+                           f"pool to a 3×3 or 4×4 map in the encoder's {mc.num_blocks} blocks; "
+                           f"use rescale={smallest} to {h}")
     return mc
 
 
