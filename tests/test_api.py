@@ -130,3 +130,20 @@ def test_build_index_search_returns_the_exact_cosine_neighbours():
     # a vector's nearest neighbour is itself
     _, self_rows = index.search(vectors[:3], k=1)
     assert self_rows[:, 0].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("size", [96, 224])
+def test_large_images_train_and_embed(tmp_path, size):
+    """96 px (a 3×3 map C after 5 blocks) and 224 px (4×4 after 6): fit, then embed equals μ of the
+    trained encoder on the normalized pixels (x / 255 − 0.5), in float64."""
+    rng = np.random.default_rng(size)
+    images = rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)
+    run = infomax.fit(images, "seed", steps=2, out=tmp_path / "run", batch_size=4, channels=32, z_dim=8,
+                      progress=False)
+    z = run.model.embed(images)
+    encoder = run.model.encoder.double().eval()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).double() / 255 - 0.5
+    with torch.no_grad():
+        out = encoder(x)
+    assert out.local.shape[-1] == (3 if size == 96 else 4)
+    np.testing.assert_allclose(z, out.mu.numpy(), rtol=1e-4, atol=1e-5)
