@@ -21,6 +21,7 @@ import torch
 from infomax import speedups
 from infomax.atomic import atomic_write
 from infomax.data.dataset import Dataset
+from infomax.data.stream import Stream
 from infomax.device import autocast, keep_freed_memory, pick_device
 from infomax.errors import InfomaxError, TrainingDiverged
 from infomax.config import Config
@@ -88,10 +89,11 @@ def run_config(cfg: Config, model_cfg: ModelConfig, dataset: Dataset) -> dict:
     }
 
 
-def train(cfg: Config, run_dir: str | Path, dataset: Dataset, *, resume: bool = False, progress: bool = True,
+def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume: bool = False, progress: bool = True,
           encoder: torch.nn.Module | None = None) -> TrainResult:
-    """Train on dataset's train split into run_dir (config, checkpoints, logs); with `encoder`, that
-    module (mapping images to a local feature map, model/encoders.py) instead of cfg.model's."""
+    """Train on dataset's train split (or on a Stream of webdataset shards) into run_dir (config,
+    checkpoints, logs); with `encoder`, that module (mapping images to a local feature map,
+    model/encoders.py) instead of cfg.model's. Under torchrun, on every process (train/distributed.py)."""
     run_dir = Path(run_dir)
     model_cfg = model_config_for(cfg, dataset, encoder)
     optim, run = cfg.optim, cfg.run
