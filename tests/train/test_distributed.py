@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -220,3 +221,22 @@ def test_resuming_with_another_world_size_warns_and_continues(tmp_path, caplog):
     assert run.steps == 14
     assert "resuming a run of 2 processes with 1" in caplog.text
     assert load_checkpoint(tmp_path / "run").training_state()["world_size"] == 1
+
+
+def test_fit_in_a_script_under_torchrun_returns_the_same_model_on_every_rank(tmp_path):
+    """infomax.fit under torchrun: every rank gets the finished run (the last checkpoint written
+    before any returns), and embeds alike."""
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import os, numpy as np, infomax\n"
+        f"run = infomax.fit('digits', steps=4, out={str(tmp_path / 'run')!r}, batch_size=32, channels=32, z_dim=32,"
+        " progress=False)\n"
+        "images = infomax.load_data('digits').split('test').images[:16]\n"
+        f"np.save({str(tmp_path)!r} + f\"/z{{os.environ['RANK']}}.npy\", run.model.embed(images))\n")
+    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port",
+                           str(_free_port()), str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    z0, z1 = (np.load(tmp_path / f"z{r}.npy") for r in (0, 1))
+    assert z0.shape == (16, 32) and np.array_equal(z0, z1)
+    assert load_checkpoint(tmp_path / "run").training_state()["step"] == 4

@@ -199,6 +199,7 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
             # each rank its share of the images; synced BatchNorms combine them
             recalibrate_batchnorm(model.encoder, feed.plain_batches(run.bn_recalibrate), precision=run.precision)
         save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed)
+        distributed.barrier()  # the last checkpoint is on disk before any rank returns (and reads it)
     finally:
         bar.close()
         if log is not None:
