@@ -117,7 +117,8 @@ def gather_rows(t: Tensor, views: int = 1) -> Tensor:
 class _ContiguousGrad(torch.autograd.Function):
     """Identity whose backward hands on a contiguous gradient. all_gather's backward sends each
     rank its rows' gradient through gloo's all_to_all, which reads the memory of a strided
-    gradient (e.g. a channel slice from the concat critic's torch.cat) as if it were dense."""
+    gradient (e.g. a channel slice from the concat critic's torch.cat) as if it were dense: the
+    gradients came out wrong (the family of pytorch/pytorch#192920, gloo on strided tensors)."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
