@@ -116,11 +116,13 @@ def test_synced_batchnorm_alone_is_batchnorm():
 
 def _torchrun(out, *flags, wait=True, launcher=(), capture=False):
     """`torchrun --nproc_per_node=2 -m infomax train` on the digits, small and quick."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(_free_port()),
+    rendezvous = ["--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{_free_port()}"]  # torchrun's elastic mode
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *rendezvous,
            *launcher, "-m", "infomax", "train", "--data", "digits", "--out", str(out), "--preset", "recommended",
            "--channels", "32", "--z-dim", "32", "--batch-size", "32", "--bn-recalibrate", "256",
            "--checkpoint-every", "5", "--no-progress", *flags]
-    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1"}
+    # each restart gets a fresh store: the shared one keeps the dead workers' gloo addresses (pytorch#135712)
+    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
     if wait:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
