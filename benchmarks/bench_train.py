@@ -151,7 +151,8 @@ def compile_rounds(args, block: int = 10) -> tuple[list[float], list[float]]:
     return times[True], times[False]
 
 
-def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) -> float:
+def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None, image_size: int = 32,
+                channels: int = 3) -> float:
     import numpy as np
     import torch
 
@@ -159,9 +160,10 @@ def embed_speed(precision: str, n: int = 10_000, batch_size: int | None = None) 
     from infomax.model.config import ModelConfig
     from infomax.model.dim import DIM
 
-    config = {"model": ModelConfig().to_dict(), "data": {"normalization": "center", "options": {}}}
-    embedder = Embedder(DIM(ModelConfig()).encoder, config, torch.device("cpu"), precision)
-    x = np.random.default_rng(0).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    model_cfg = ModelConfig(image_size=image_size, in_channels=channels)
+    config = {"model": model_cfg.to_dict(), "data": {"normalization": "center", "options": {}}}
+    embedder = Embedder(DIM(model_cfg).encoder, config, torch.device("cpu"), precision)
+    x = np.random.default_rng(0).integers(0, 256, (n, channels, image_size, image_size), dtype=np.uint8)
     embedder.embed(x[:1000], batch_size)
     t = time.perf_counter()
     embedder.embed(x, batch_size)
@@ -210,10 +212,11 @@ def main() -> None:
 
     print(f"machine: {describe_machine()}")
     print(f"command: {' '.join([os.path.relpath(sys.executable, ROOT)] + sys.argv)}")
-    _, spec = load_data(args.data)  # decode (and cache) once, before any timing
+    dataset, spec = load_data(args.data)  # decode (and cache) once, before any timing
+    channels, size, _ = dataset.image_shape
     print(f"data: {spec}, batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, "
           f"batches from {args.batch_source}")
-    step_gflop, enc_gflop = flops_per_image()
+    step_gflop, enc_gflop = flops_per_image(size, channels)
     print(f"FLOPs per image: train step {step_gflop:.3f} GFLOP, encoder forward {enc_gflop:.3f} GFLOP")
     peaks = {"fp32": matmul_peak("float32"), "bf16": matmul_peak("bfloat16")}
     print(f"matmul peak (4096²): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s")
@@ -236,7 +239,8 @@ def main() -> None:
               f"peak memory {max(r['peak_mb'] for r in runs):.0f} MB, "
               f"{statistics.median(r['faults_per_step'] for r in runs):.0f} minor page faults per step (start-up included)")
     for precision in ("fp32", "bf16"):
-        rate = statistics.median(embed_speed(precision, batch_size=args.embed_batch) for _ in range(args.repeats))
+        rate = statistics.median(embed_speed(precision, batch_size=args.embed_batch, image_size=size, channels=channels)
+                                 for _ in range(args.repeats))
         print(f"embed {precision} (batch {args.embed_batch or 'default'}): {rate:.0f} images/s, {rate * enc_gflop:.0f} GFLOP/s "
               f"= {rate * enc_gflop / peaks[precision]:.0%} of peak")
 
