@@ -132,7 +132,7 @@ def test_cache_full_midway_goes_on_without_it(folder, capsys, monkeypatch, infom
     from infomax.data import store
 
     reference = load(f"folder:{folder}", progress=False, cache_dir=str(folder.parent / "ok"))
-    real_append, real_commit = store.FileRows.append, cache.commit
+    real_append = store.FileRows.append
 
     def full_append(self, block):  # the disk holding the cache is full; the temporary folder is not
         if str(infomax_home) in str(self.path):

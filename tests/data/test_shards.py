@@ -5,7 +5,6 @@ the tar members are read with Python's tarfile, independently of webdataset.
 """
 
 import argparse
-import io
 import json
 import tarfile
 from pathlib import Path
