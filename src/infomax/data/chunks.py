@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from infomax.data.arrays import adapt
 from infomax.data.dataset import Dataset
 from infomax.errors import InfomaxError
 
@@ -85,26 +86,9 @@ class ArraySource(Source):
         step = chunk_length(data.images.shape[1], max(data.images.shape[2:]))
         for start in range(0, len(data), step):
             images = np.asarray(data.images[start : start + step])  # K×C×H×W, read from the map
-            if self.size is not None:
-                images = resize_images(images, self.size, self.resize)
+            images = adapt(images, size=self.size, mode=None, resize=self.resize)  # as is without a size
             labels = None if data.labels is None else np.asarray(data.labels[start : start + step], np.int64)
             yield Chunk(images, labels, data.ids[start : start + step])
-
-
-def resize_images(images: np.ndarray, size: int, resize: str = "shorter-crop") -> np.ndarray:
-    """uint8 K×C×H×W -> K×C×size×size with the readers' own resize (infomax.data.decode.fit)."""
-    if images.shape[2:] == (size, size):
-        return images
-    from PIL import Image
-
-    from infomax.data.decode import fit
-
-    out = np.empty((len(images), images.shape[1], size, size), np.uint8)
-    for i, image in enumerate(images):
-        pil = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
-        pixels = np.asarray(fit(pil, size, resize))
-        out[i] = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    return out
 
 
 class TreeSource(Source):
