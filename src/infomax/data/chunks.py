@@ -21,7 +21,6 @@ from infomax.data.arrays import adapt
 from infomax.data.dataset import Dataset
 from infomax.errors import InfomaxError
 
-TREE_KINDS = ("folder", "tiny-imagenet")
 CHUNK_BYTES = 1 << 27  # about 128 MB of decoded pixels per chunk
 CHUNK_MIN, CHUNK_MAX = 64, 4096
 
@@ -57,6 +56,7 @@ def chunk_length(channels: int, size: int | None) -> int:
 def open_source(source, *, size: int | None = None, progress: bool = True) -> Source:
     """A Source for a spec string, a Dataset, or images in memory (see infomax.load_data)."""
     if isinstance(source, (str, Path)):
+        from infomax.data.loader import TREE_KINDS
         from infomax.data.spec import STREAM_KINDS, parse_spec
 
         parsed = parse_spec(str(source))
