@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from infomax.data.store import release_mapping
 from infomax.errors import InfomaxError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -142,11 +143,7 @@ class ZipTree:
     def release(self) -> None:
         """Unmap the archive's pages read so far (they stay in the page cache): a worker that
         reads the whole archive keeps a resident memory independent of its size."""
-        if self._map is not None and hasattr(mmap, "MADV_DONTNEED"):
-            try:
-                self._map.madvise(mmap.MADV_DONTNEED)
-            except (OSError, ValueError):
-                pass
+        release_mapping(self._map)
 
     def close(self) -> None:
         if self._map is not None:

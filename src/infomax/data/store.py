@@ -127,7 +127,11 @@ def release_pages(array: np.ndarray) -> None:
     """Unmap the pages of a memory-mapped array that this process has read (they stay in the
     page cache, and the next read maps them again), so its resident memory does not grow with
     the file. A no-op for arrays in memory or where the system has no MADV_DONTNEED."""
-    mapping = getattr(array, "_mmap", None)  # np.memmap and its slices keep the mmap object here
+    release_mapping(getattr(array, "_mmap", None))  # np.memmap and its slices keep the mmap object here
+
+
+def release_mapping(mapping: mmap.mmap | None) -> None:
+    """Unmap the pages of an mmap this process has read (MADV_DONTNEED; a no-op where there is none)."""
     if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
         try:
             mapping.madvise(mmap.MADV_DONTNEED)
