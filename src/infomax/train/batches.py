@@ -95,8 +95,7 @@ class BatchSource:
         return torch.from_numpy(rows).to(self.device, non_blocking=True)
 
     def batch(self, index: torch.Tensor) -> torch.Tensor:
-        x = normalize_pixels(self.pixels(index), self.normalization)
-        return x.contiguous(memory_format=self.memory_format)
+        return plain_batch(self.pixels(index), self.normalization, self.memory_format)
 
     def views(self, index: torch.Tensor, count: int, generator: torch.Generator) -> list[torch.Tensor]:
         """`count` batches of the same images: independently augmented views, or (without an
@@ -104,12 +103,17 @@ class BatchSource:
         return pixel_views(self.pixels(index), count, generator, self.augment, self.normalization, self.memory_format)
 
 
+def plain_batch(x: torch.Tensor, normalization: str, memory_format: torch.memory_format) -> torch.Tensor:
+    """The uint8 batch x (B×C×H×W, on the device) normalized, in the model's memory format."""
+    return normalize_pixels(x, normalization).contiguous(memory_format=memory_format)
+
+
 def pixel_views(x: torch.Tensor, count: int, generator: torch.Generator, augment: Augment | None,
                 normalization: str, memory_format: torch.memory_format) -> list[torch.Tensor]:
     """`count` views of the uint8 batch x (B×C×H×W, on the device): augmented independently, or
     (without an Augment) the plain normalized batch repeated."""
     if augment is None:
-        return [normalize_pixels(x, normalization).contiguous(memory_format=memory_format)] * count
+        return [plain_batch(x, normalization, memory_format)] * count
     x = x.float().div_(255).contiguous(memory_format=memory_format)  # B×C×H×W in [0, 1]
     return [normalize_pixels(v, normalization, unit=True) for v in augment.views(x, count, generator)]
 

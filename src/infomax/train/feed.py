@@ -14,10 +14,9 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from infomax.data.pixels import normalize_pixels
 from infomax.errors import InfomaxError
 from infomax.train.augment import Augment, parse_augment
-from infomax.train.batches import BatchSource, epoch_order, pixel_views
+from infomax.train.batches import BatchSource, epoch_order, pixel_views, plain_batch
 from infomax.train.distributed import Ranks, per_rank_batch
 
 
@@ -84,7 +83,7 @@ class StreamFeed:
                 return
             x = x[:wanted].to(self.device)
             wanted -= len(x)
-            yield normalize_pixels(x, self.stream.normalization).contiguous(memory_format=self.memory_format)
+            yield plain_batch(x, self.stream.normalization, self.memory_format)
 
 
 def is_stream(data) -> bool:
