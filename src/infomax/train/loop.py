@@ -98,16 +98,16 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
     model_cfg = model_config_for(cfg, dataset, encoder)
     optim, run = cfg.optim, cfg.run
     ranks = distributed.setup()
-    distributed.per_rank_batch(optim.batch_size, ranks)  # the global batch splits evenly, or a clear error
     config = run_config(cfg, model_cfg, dataset)
     device = distributed.device_for(pick_device(run.device), ranks)
     if device.type == "cpu":
         keep_freed_memory()  # no page faults from re-mapping each step's activation buffers
+    channels_last = device.type != "mps"
+    feed = feed_for(dataset, cfg, ranks, device, channels_last)  # this rank's batches: arrays or a stream
     torch.manual_seed(run.seed)
     if run.deterministic:
         torch.use_deterministic_algorithms(True)
     model = DIM(model_cfg, cfg.objective, encoder).to(device)
-    channels_last = device.type != "mps"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if ranks.distributed and run.sync_batchnorm:
@@ -134,7 +134,6 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / "config.json", json.dumps(config, indent=2))
 
-    feed = feed_for(dataset, cfg, ranks, device, channels_last)  # this rank's batches: arrays or a stream
     steps_per_epoch = feed.steps_per_epoch
     total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch
     log = RunLog(run_dir, resume_step=step if resume else None) if ranks.main else None
