@@ -55,7 +55,7 @@ def test_stream_run_resumed_mid_epoch_equals_a_straight_run(tmp_path, shards):
 
 
 def test_stream_and_arrays_train_alike(tmp_path, shards):
-    """The same images in another order: both runs learn (loss falls) to a similar level."""
+    """The same images in another order: both runs learn (their loss falls)."""
     data = small_digits()
     from_arrays = train(_cfg(max_steps=24, lr=3e-3), tmp_path / "arrays", data, progress=False)
     from_stream = train(_cfg(max_steps=24, lr=3e-3), tmp_path / "stream", open_stream(f"webdataset:{shards}"),
