@@ -34,7 +34,8 @@ def free_port() -> int:
 
 def run(args, nproc: int, out: Path) -> float:
     """images/s of one torchrun job of nproc processes, over its logged windows after the first."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)),
+           "PYTHONPATH": str(ROOT / "src")}  # this checkout's infomax, installed or not
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port",
            str(free_port()), "-m", "infomax", "train", "--data", args.data, "--out", str(out),
            "--preset", args.preset, "--max-steps", str(args.steps), "--log-every", str(args.window),

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,19 +57,13 @@ def embed_rate(run, data, device: str, precision: str) -> float:
 
 
 def torchrun_rate(args, nproc: int, out: Path) -> float:
-    """images/s of `recommended` under torchrun with nproc processes (logged windows after the first)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port", str(port),
-           "-m", "infomax", "train", "--data", args.data, "--out", str(out), "--max-steps", str(args.steps),
-           "--batch-size", str(args.batch_size * nproc), "--device", args.device, "--precision", "bf16",
-           "--log-every", "10", "--bn-recalibrate", "0", "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
-    rows = list(csv.DictReader(open(out / "log.csv")))[1:]
-    return sum(10 * args.batch_size * nproc for _ in rows) / sum(10 * args.batch_size * nproc / float(r["images_per_s"])
-                                                                   for r in rows)
+    """images/s of `recommended` bf16 under torchrun with nproc processes, batch args.batch_size
+    each (bench_ddp.py's run: logged windows after the first)."""
+    import bench_ddp
+
+    job = argparse.Namespace(data=args.data, preset="recommended", steps=args.steps, window=10,
+                             batch_size=args.batch_size * nproc, precision="bf16", device=args.device)
+    return bench_ddp.run(job, nproc, out)
 
 
 def main() -> None:
