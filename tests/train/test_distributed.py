@@ -66,6 +66,7 @@ def _rank(rank: int, store: str, preset: str, views: int, synced: bool, out: str
         result = _step(model, loss_of, x[rows], None if x2 is None else x2[rows])
         if rank == 0:
             torch.save(result, out)
+        dist.barrier()  # neither rank tears gloo down while the other may still use it
     finally:
         dist.destroy_process_group()
 

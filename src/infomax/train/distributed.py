@@ -12,6 +12,7 @@ negatives as one process with N·B images. DistributedDataParallel averages the 
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import os
@@ -76,9 +77,17 @@ def setup(timeout_s: float = 1800) -> Ranks:
         torch.cuda.set_device(local_rank)
         backend = "cpu:gloo,cuda:nccl"  # each collective goes to the backend of its tensors' device
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
+    atexit.register(_leave)
     ranks = current()
     log.info("process %d of %d (local rank %d), backend %s", ranks.rank, ranks.world_size, local_rank, backend)
     return ranks
+
+
+def _leave() -> None:
+    """Destroy the process group while the interpreter is whole: gloo's threads, left to the
+    interpreter's teardown, can abort the process (SIGABRT) after a clean run."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def current() -> Ranks:
