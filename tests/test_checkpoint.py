@@ -67,3 +67,28 @@ def test_missing_and_empty(tmp_path):
 def test_config_difference():
     assert config_difference({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 4}) == ["b: 2 -> 3", "c: None -> 4"]
     assert json.dumps(config_difference({}, {})) == "[]"
+
+
+def test_crash_while_the_same_step_is_rewritten_keeps_a_complete_latest(tmp_path, monkeypatch):
+    """Rewriting step 2 (the end of a resumed run): a crash after the old copy is removed and
+    before the new one is renamed into place still leaves latest.json on a complete checkpoint."""
+    import infomax.checkpoint as checkpoint
+
+    _save(tmp_path, 2, 2.0)
+
+    def crash(src, dst):
+        if str(dst).endswith("step-00000002"):
+            raise KeyboardInterrupt("killed")  # nothing after this line of save_checkpoint runs
+        return real_replace(src, dst)
+
+    real_replace = checkpoint.os.replace
+    monkeypatch.setattr(checkpoint.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _save(tmp_path, 2, 7.0)
+    monkeypatch.undo()
+    assert not (tmp_path / "checkpoints" / "step-00000002").exists()  # the old copy is gone
+    ckpt = load_checkpoint(tmp_path)  # and the new one is in force
+    assert ckpt.step == 2 and torch.equal(ckpt.weights["weight"], torch.full((2, 3), 7.0))
+    _save(tmp_path, 3, 3.0)  # the next save moves on and clears the temporary folder
+    assert load_checkpoint(tmp_path).step == 3
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))

@@ -75,8 +75,9 @@ def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module
     }
     atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2))
     final = root / name
-    if final.exists():  # the same step written again (e.g. the end of a resumed run)
-        shutil.rmtree(final)
+    if final.exists():  # the same step written again (e.g. the end of a resumed run):
+        atomic_write(root / LATEST, json.dumps({"dir": tmp.name}))  # the new copy is in force while
+        shutil.rmtree(final)  # the old one goes, so a crash here leaves a complete latest checkpoint
     os.replace(tmp, final)
     atomic_write(root / LATEST, json.dumps({"dir": name}))
     _prune(root, keep=name)
