@@ -102,13 +102,7 @@ def _free_port() -> int:
 
 def test_two_torchrun_processes_write_the_rows_of_one(run_dir, straight, tmp_path):
     out = tmp_path / "emb"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--rdzv_backend=c10d",
-           f"--rdzv_endpoint=127.0.0.1:{_free_port()}", "-m", "infomax", "embed", "--checkpoint", str(run_dir),
-           "--data", DATA, "--out", str(out), "--features", "fc", "--part-size", str(PART), "--device", "cpu",
-           "--no-progress"]
-    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = _torchrun_embed(run_dir, DATA, out, "--features", "fc", "--part-size", str(PART))  # rank 1: parts 2-3
     assert "2 processes" in done.stdout and done.stdout.count("embedded 1797 images") == 1  # rank 0 reports
     one, two = load_embeddings(straight), load_embeddings(out)
     assert two.metadata.equals(one.metadata)
@@ -116,3 +110,41 @@ def test_two_torchrun_processes_write_the_rows_of_one(run_dir, straight, tmp_pat
     np.testing.assert_allclose(two.extra["fc"][:], one.extra["fc"][:], rtol=0, atol=1e-6)
     info = json.loads((out / "embed.json").read_text())
     assert info["complete"] and [p["rows"] for p in info["parts"]] == [500, 500, 500, 297]
+
+
+@pytest.fixture(scope="module")
+def shards_dir(tmp_path_factory):
+    """small_digits (16 px) as WebDataset shards of 50 samples: the train split is 6 shards (256 images)."""
+    pytest.importorskip("webdataset")
+    from infomax.data.shards import write_shards
+
+    out = tmp_path_factory.mktemp("wds") / "digits"
+    write_shards(small_digits(), out, shard_size=50, progress=False)
+    return out
+
+
+def _torchrun_embed(run_dir, data, out, *flags):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--rdzv_backend=c10d",
+           f"--rdzv_endpoint=127.0.0.1:{_free_port()}", "-m", "infomax", "embed", "--checkpoint", str(run_dir),
+           "--data", data, "--out", str(out), "--device", "cpu", "--no-progress", *flags]
+    env = {**os.environ, "INFOMAX_COMPILE": "0", "OMP_NUM_THREADS": "1", "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_a_webdataset_is_embedded_one_part_per_shard_by_two_processes(run_dir, shards_dir, tmp_path):
+    from infomax.embed.embedder import Embedder
+
+    data = f"webdataset:{shards_dir}"
+    embed_to_folder(run_dir, tmp_path / "one", data=data, device="cpu", progress=False)
+    one = load_embeddings(tmp_path / "one")
+    assert [len(p) for p in one.vectors.parts] == [50, 50, 50, 50, 50, 6]  # one part per tar shard
+    train = small_digits().splits["train"]  # the images the shards hold (PNG: lossless), in shard order
+    want = Embedder.from_checkpoint(run_dir, device="cpu").embed(train.images)
+    np.testing.assert_allclose(one.vectors[:], want, rtol=1e-4, atol=1e-5)
+    assert one.labels().tolist() == train.labels.tolist() and set(one.splits) == {"train"}
+    _torchrun_embed(run_dir, data, tmp_path / "two")  # rank 0: shards 0, 2, 4; rank 1: 1, 3, 5
+    two = load_embeddings(tmp_path / "two")
+    assert two.metadata.equals(one.metadata) and len(set(two.metadata["id"])) == 256
+    np.testing.assert_allclose(two.vectors[:], one.vectors[:], rtol=0, atol=1e-6)

@@ -9,7 +9,6 @@ different -> an error (or, with replace, the old embeddings are removed first).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from infomax.atomic import atomic_write
@@ -22,27 +21,24 @@ MATCH = ("weights_sha256", "data", "splits", "features", "z_dim", "normalization
          "part_size", "rows")
 
 
-def job_info(embedder, dataset, *, spec: str, checkpoint, features, dtype: str, part_size: int) -> dict:
+def job_info(embedder, source, *, spec: str, checkpoint, features, dtype: str) -> dict:
+    """The record of an embed of `source` (an ArraySource or StreamSource, infomax.embed.sources)."""
     from infomax.embed.run import checkpoint_sha256
 
-    ranges, start = {}, 0
-    for name, split in dataset.splits.items():
-        ranges[name] = [start, start + len(split)]
-        start += len(split)
     return {
         "checkpoint": str(Path(checkpoint).resolve()),
         "weights_sha256": checkpoint_sha256(checkpoint),
         "data": spec,
-        "splits": ranges,
+        "splits": source.splits,
         "features": list(features),
         "z_dim": embedder.z_dim,
         "normalization": embedder.normalization,
         "precision": embedder.precision,
-        "class_names": dataset.class_names,
+        "class_names": source.class_names,
         "dtype": dtype,
-        "part_size": int(part_size),
-        "rows": int(start),
-        "num_parts": max(1, math.ceil(start / part_size)),
+        "part_size": source.part_size,  # None for a stream: one part per tar shard
+        "rows": int(source.rows),
+        "num_parts": int(source.num_parts),
     }
 
 
