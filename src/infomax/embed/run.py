@@ -1,33 +1,24 @@
-"""Embed every split of a data set, train first, into an `Embeddings` record."""
+"""Embed every split of a data set, train first: into an in-memory `Embeddings` record
+(`embed_dataset`), or part by part into an embeddings folder (`embed_to_folder`, resumable,
+one range of parts per rank under torchrun)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from infomax.data.dataset import Dataset, Split
+from infomax.data.dataset import Dataset
 from infomax.embed.embedder import Embedder
-from infomax.embed.files import Embeddings
+from infomax.embed.files import PART_SIZE, Embeddings
+from infomax.embed.resume import finish_folder, job_info, start_folder
+from infomax.embed.sources import ArraySource, StreamSource, split_metadata
+from infomax.embed.shards import STORAGE_DTYPES, finished_parts, write_part
 from infomax.errors import InfomaxError
 from infomax.extras import require
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
-
-def split_metadata(name: str, split: Split, class_names: list[str] | None) -> pd.DataFrame:
-    """The metadata rows of one split: id, split, label (nullable), label_name ("" when unknown)."""
-    pd = require("pandas", "eval", "the embeddings' metadata table")
-    n = len(split)
-    if split.labels is not None:
-        labels = pd.array(np.asarray(split.labels, dtype=np.int64), dtype="Int64")
-        label_name = [class_names[int(l)] for l in split.labels] if class_names else [""] * n
-    else:
-        labels, label_name = pd.array([pd.NA] * n, dtype="Int64"), [""] * n
-    return pd.DataFrame({"id": list(split.ids), "split": name, "label": labels, "label_name": label_name})
+__all__ = ["embed_dataset", "embed_parts", "embed_to_folder", "split_metadata"]
 
 
 def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint: str, features=("y",),
@@ -62,28 +53,97 @@ def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint
     )
 
 
+def embed_parts(embedder: Embedder, source, out: Path, parts, *, features=("y",), dtype: str = "float32",
+                batch_size: int | None = None, progress: bool = False) -> int:
+    """Embed and write each part of `parts` (of an ArraySource or StreamSource) not finished yet;
+    returns the images embedded."""
+    done, n = set(finished_parts(out)), 0
+    for k in parts:
+        if k in done:
+            continue
+        images, metadata = source.read(k)
+        arrays = embedder.embed_features(images, features, batch_size, progress) if len(images) else {
+            f: np.zeros((0, embedder.z_dim if f == "y" else 0), np.float32) for f in features}
+        stored = {f: a.astype(dtype, copy=False) for f, a in arrays.items()}
+        write_part(out, k, stored.pop("y"), metadata, stored)
+        n += len(images)
+    return n
+
+
+def open_source(spec: str, part_size: int, progress: bool = False):
+    """An ArraySource (data sets read as arrays; rank 0 decodes and caches first) or, for a
+    webdataset: spec, a StreamSource."""
+    from infomax.data import load
+    from infomax.data.spec import STREAM_KINDS, parse_spec
+    from infomax.train import distributed
+
+    if parse_spec(spec).kind in STREAM_KINDS:
+        from infomax.data.stream import open_stream
+
+        return StreamSource(open_stream(spec))
+    with distributed.main_first():
+        return ArraySource(load(spec, progress=progress), part_size)
+
+
+def checkpoint_sha256(checkpoint: str | Path) -> str | None:
+    """sha256 of the weights the checkpoint's manifest records (identifies the exact weights)."""
+    import json
+
+    from infomax.checkpoint import MANIFEST, WEIGHTS, find_checkpoint
+
+    try:
+        manifest = json.loads((find_checkpoint(checkpoint) / MANIFEST).read_text())
+    except (OSError, ValueError, InfomaxError):
+        return None
+    return manifest.get("sha256", {}).get(WEIGHTS)
+
+
 def embed_to_folder(checkpoint: str | Path, out: str | Path, *, data: str | None = None, features=("y",),
                     device: str = "auto", precision: str = "fp32", batch_size: int | None = None,
-                    progress: bool = True, encoder=None) -> Path:
+                    progress: bool = True, encoder=None, part_size: int = PART_SIZE, dtype: str = "float32",
+                    replace: bool = False) -> Path:
     """Embed every split of `data` (default: the data the run was trained on) with a run's encoder
-    into the embeddings folder `out` (embeddings.npy, metadata.parquet, embed.json); returns it."""
-    from infomax.data import load
-    from infomax.embed.files import save_embeddings
-    from infomax.extras import PARQUET, require_all
+    into the embeddings folder `out`, one part of `part_size` rows (or one tar shard) at a time;
+    returns it.
 
-    require_all(PARQUET, "eval", "infomax embed (it writes metadata.parquet)")  # before the slow part
+    A folder holding an unfinished embed of the same checkpoint, data and settings resumes from
+    its finished parts; one of other settings is an error unless replace=True (then it is
+    replaced). Under torchrun each rank embeds its own parts: a contiguous range of an array
+    data set's, every W-th shard of a webdataset: stream (one part per shard)."""
+    from infomax.device import pick_device
+    from infomax.extras import PARQUET, require_all
+    from infomax.train import distributed
+
+    require_all(PARQUET, "eval", "infomax embed (it writes the metadata as parquet)")  # before the slow part
+    if dtype not in STORAGE_DTYPES:
+        raise InfomaxError(f"--dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
+    if part_size < 1:
+        raise InfomaxError(f"--part-size must be at least 1 row, got {part_size}")
+    ranks = distributed.setup()
+    device = str(distributed.device_for(pick_device(device), ranks))
     embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, encoder=encoder)
     spec = data or embedder.config["data"]["spec"]
     if not spec:
         raise InfomaxError(f"{checkpoint} was trained on images in memory: give the data set to embed (--data SPEC)")
-    dataset = load(spec, progress=progress)
+    source = open_source(spec, part_size, progress=progress and ranks.main)
+    for shape in source.image_shapes:  # before the slow part
+        embedder.check_images(np.zeros((0, *shape), np.uint8), where=f"the images of {spec}")
     features = tuple(features) if "y" in features else ("y", *features)
+    info = job_info(embedder, source, spec=spec, checkpoint=checkpoint, features=features, dtype=dtype)
+    out = Path(out)
+    start_folder(out, info, replace=replace, main=ranks.main)
     t0 = time.perf_counter()
-    emb = embed_dataset(embedder, dataset, spec=spec, checkpoint=str(Path(checkpoint).resolve()), features=features,
-                        batch_size=batch_size, progress=progress)
-    seconds = time.perf_counter() - t0
-    emb.info["seconds"] = round(seconds, 3)  # embedding only: loading the data and the checkpoint excluded
-    path = save_embeddings(out, emb)
-    print(f"embedded {len(emb)} images ({', '.join(emb.splits)}) in {seconds:.1f} s "
-          f"({len(emb) / max(seconds, 1e-9):.0f} images/s) -> {path}")
-    return path
+    n = embed_parts(embedder, source, out, source.parts_of(ranks.rank, ranks.world_size), features=features,
+                    dtype=dtype, batch_size=batch_size, progress=progress and ranks.main)
+    seconds = max(distributed.all_objects(time.perf_counter() - t0))  # embedding only: loading excluded
+    embedded = sum(distributed.all_objects(n))
+    distributed.barrier()  # every rank's parts are written
+    if ranks.main:
+        record = finish_folder(out, info, seconds)
+        total = sum(p["rows"] for p in record["parts"])
+        resumed = f", {total - embedded} of them before" if embedded < total else ""
+        print(f"embedded {total} images ({', '.join(source.splits)}{resumed}) into {info['num_parts']} "
+              f"parts in {seconds:.1f} s ({embedded / max(seconds, 1e-9):.0f} images/s, {ranks.world_size} "
+              f"process{'es' if ranks.distributed else ''}) -> {out}")
+    distributed.barrier()  # no rank returns before the folder is complete
+    return out
