@@ -53,7 +53,7 @@ def prepare(args) -> tuple[str, str | None, str | None]:
     data = args.data or CIFAR
     if not (run / "checkpoints" / "latest.json").is_file():
         infomax("train", "--data", data, "--out", str(run), "--max-steps", str(args.train_steps), "--no-progress")
-    if not (emb / "embeddings.npy").is_file():
+    if not (emb / "embeddings.npy").is_file():  # an older single-file folder is used as it is
         infomax("embed", "--checkpoint", str(run), "--data", data, "--out", str(emb), "--no-progress")
     if not index.is_dir():
         infomax("index", "--embeddings", str(emb), "--out", str(index))

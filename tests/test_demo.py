@@ -11,7 +11,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--data", "digits,size=16", "--out", str(out), "--minutes", "0.05", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1] == str(out.resolve())
-    for name in ("report.md", "eval.json", "eval.md", "grid.png", "map.png", "run/loss.png", "embeddings/embeddings.npy"):
+    for name in ("report.md", "eval.json", "eval.md", "grid.png", "map.png", "run/loss.png", "embeddings/embeddings/part-00000.npy"):
         assert (out / name).is_file(), name
     report = json.loads((out / "eval.json").read_text())
     text = json.dumps(report)

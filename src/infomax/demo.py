@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                                                      resume=resume, precision=args.precision, device=args.device,
                                                      log_every=50, progress=False)),
         "embed": _stage("embed", lambda: embed_to_folder(run_dir, emb_dir, features=("y", "fc"), device=args.device,
-                                                         progress=False)),
+                                                         progress=False, replace=True)),
         "eval": _stage("eval", lambda: evaluate(emb_dir, out, baselines_=["pixels"])),
         "grid": _stage("grid", lambda: grid(emb_dir, out / "grid.png", metric="both")),
         "plot": _stage("plot", lambda: embedding_map(emb_dir, out / "map.png", points=2000, thumbnails=40)),

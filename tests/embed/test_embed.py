@@ -45,10 +45,10 @@ def test_mismatched_files_are_refused(trained, tmp_path):
     run, data = trained
     emb = embed_dataset(Embedder.from_checkpoint(run, device="cpu"), data, spec="digits", checkpoint=str(run))
     save_embeddings(tmp_path, emb)
-    np.save(tmp_path / "embeddings.npy", np.zeros((5, 16), np.float32))
+    np.save(tmp_path / "embeddings" / "part-00000.npy", np.zeros((5, 16), np.float32))
     with pytest.raises(InfomaxError, match="5 embeddings but 320 metadata rows"):
         load_embeddings(tmp_path)
-    with pytest.raises(InfomaxError, match="holds no embeddings.npy"):
+    with pytest.raises(InfomaxError, match="holds no embeddings"):
         load_embeddings(tmp_path / "missing")
 
 

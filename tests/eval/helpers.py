@@ -11,6 +11,9 @@ from infomax.embed.files import Embeddings, save_embeddings
 from tests.datasets import small_digits
 
 
+PART_SIZE = 100  # rows per part: the folders of these tests have several parts (320 rows: 100, 100, 100, 20)
+
+
 def digits_embeddings(out_dir, labelled=True, n_train=256, n_test=64):
     """Save pixel features (8×8 means of the 16×16 digits, 64 dims) of small_digits as an embeddings folder."""
     data = small_digits(n_train=n_train, n_test=n_test)
@@ -23,7 +26,7 @@ def digits_embeddings(out_dir, labelled=True, n_train=256, n_test=64):
         frames.append(pd.DataFrame({"id": split.ids, "split": name, "label": labels, "label_name": names}))
     emb = Embeddings(np.concatenate(parts).astype(np.float32), pd.concat(frames, ignore_index=True),
                      {"data": "digits-test", "checkpoint": None})
-    save_embeddings(out_dir, emb)
+    save_embeddings(out_dir, emb, part_size=PART_SIZE)
     return emb, data
 
 
@@ -46,5 +49,5 @@ def encoder_embeddings(out_dir):
 
     run, data = trained_run(), small_digits()
     emb = embed_dataset(Embedder.from_checkpoint(run, device="cpu"), data, spec="digits-test", checkpoint=str(run))
-    save_embeddings(out_dir, emb)
+    save_embeddings(out_dir, emb, part_size=PART_SIZE)
     return emb, data

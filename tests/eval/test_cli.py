@@ -60,10 +60,10 @@ def test_random_encoder_baseline(tmp_path, fake_data):
 
 def test_disagreeing_files_give_one_line(tmp_path, capsys):
     digits_embeddings(tmp_path / "emb")
-    np.save(tmp_path / "emb" / "embeddings.npy", np.zeros((7, 64), np.float32))
+    np.save(tmp_path / "emb" / "embeddings" / "part-00003.npy", np.zeros((7, 64), np.float32))  # was 20 rows
     assert main(["eval", "--embeddings", str(tmp_path / "emb")]) == 2
     err = capsys.readouterr().err
-    assert "7 embeddings but 320 metadata rows" in err and "Traceback" not in err
+    assert "307 embeddings but 320 metadata rows" in err and "Traceback" not in err
 
 
 def test_grid_command(tmp_path, fake_data, capsys):

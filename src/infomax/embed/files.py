@@ -1,15 +1,20 @@
 """The embeddings folder: the one format every later stage (eval, grid, index, serve) reads.
 
 EMB_DIR/
-  embeddings.npy     float32 N×z_dim, the μ features; row i = image i
-  metadata.parquet   columns id (str), split (str), label (nullable int), label_name (str, "" when unknown)
-  fc.npy, conv.npy   optional extra features (pooled pre-head, flattened local map), N×D
-  embed.json         how they were made: checkpoint, data spec, splits, features, normalization
+  embeddings/part-NNNNN.npy      float32 (or float16) rows × z_dim, the μ features, parts in row order
+  metadata/part-NNNNN.parquet    the same rows: id (str), split (str), label (nullable int), label_name
+  fc/, conv/ part-NNNNN.npy      optional extra features (pooled pre-head, flattened local map)
+  embed.json                     how they were made (checkpoint, data spec, splits, features,
+                                 normalization, storage dtype, part size) and the parts' row counts
+
+See `infomax.embed.shards` for the parts. A folder of the older single-file layout
+(embeddings.npy, metadata.parquet, fc.npy, conv.npy) still loads, as one part.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,24 +22,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from infomax.atomic import atomic_write
+from infomax.embed import shards
+from infomax.embed.shards import ShardedArray
 from infomax.errors import InfomaxError
 from infomax.extras import PARQUET, require_all
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-VECTORS = "embeddings.npy"
-METADATA = "metadata.parquet"
 INFO = "embed.json"
 EXTRA_FEATURES = ("fc", "conv")
+PART_SIZE = 100_000  # rows per part: see docs/embed.md ("Parts")
 
 
 @dataclass
 class Embeddings:
-    vectors: np.ndarray  # float32 N×D (μ)
+    vectors: ShardedArray | np.ndarray  # float32 N×D (μ); loaded: a ShardedArray over the parts
     metadata: pd.DataFrame  # N rows: id, split, label, label_name
     info: dict
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # "fc" / "conv" -> N×D'
+    extra: dict = field(default_factory=dict)  # "fc" / "conv" -> N×D' (ShardedArray when loaded)
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -66,50 +72,80 @@ class Embeddings:
         return self.extra[name]
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.save would append ".npy" to a bare temp name
-        np.save(f, array)
+def part_bounds(n: int, part_size: int) -> list[tuple[int, int]]:
+    """[start, stop) rows of each part of n rows (one empty part when n = 0)."""
+    if part_size < 1:
+        raise InfomaxError(f"--part-size must be at least 1 row, got {part_size}")
+    return [(a, min(a + part_size, n)) for a in range(0, n, part_size)] or [(0, 0)]
 
 
-def save_embeddings(out_dir: str | Path, emb: Embeddings) -> Path:
-    """Write the folder; each file is written to a temp name and renamed into place."""
-    require_all(PARQUET, "eval", f"writing {METADATA}")
+def clear_folder(out: Path) -> None:
+    """Remove the embeddings (either layout) and embed.json from `out`; other files stay."""
+    for sub in (shards.VECTORS_DIR, shards.METADATA_DIR, *EXTRA_FEATURES):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    for name in (shards.LEGACY_VECTORS, shards.LEGACY_METADATA, INFO, *(f"{f}.npy" for f in EXTRA_FEATURES)):
+        (out / name).unlink(missing_ok=True)
+
+
+def parts_record(out: Path) -> list[dict]:
+    """[{"name": "part-00000", "rows": n}, ...] of the finished parts."""
+    return [{"name": shards.part_name(k), "rows": int(n)}
+            for k, n in zip(shards.finished_parts(out), shards.part_rows(out))]
+
+
+def save_embeddings(out_dir: str | Path, emb: Embeddings, part_size: int = PART_SIZE,
+                    dtype: str = "float32") -> Path:
+    """Write an in-memory Embeddings as parts of `part_size` rows (replacing any embeddings there)."""
+    require_all(PARQUET, "eval", "writing the embeddings' metadata")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_consistent(emb, out)
-    for name, array in emb.extra.items():
-        atomic_write(out / f"{name}.npy", lambda p, a=array: _save_npy(p, a))
-    atomic_write(out / METADATA, lambda p: emb.metadata.to_parquet(p, index=False))
-    atomic_write(out / INFO, json.dumps(emb.info, indent=2))
-    # The vectors go last: their presence marks a complete folder.
-    atomic_write(out / VECTORS, lambda p: _save_npy(p, np.asarray(emb.vectors, dtype=np.float32)))
+    clear_folder(out)
+    for k, (a, b) in enumerate(part_bounds(len(emb), part_size)):
+        shards.write_part(out, k, np.asarray(emb.vectors[a:b], dtype=dtype), emb.metadata.iloc[a:b],
+                          {name: np.asarray(x[a:b], dtype=dtype) for name, x in emb.extra.items()})
+    info = {**emb.info, "dtype": dtype, "part_size": part_size, "complete": True, "parts": parts_record(out)}
+    atomic_write(out / INFO, json.dumps(info, indent=2))
     return out
 
 
 def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
-    """Read and check an embeddings folder written by `infomax embed`."""
-    require_all(PARQUET, "eval", f"reading {METADATA}")
-    import pandas as pd
-
+    """Read and check an embeddings folder written by `infomax embed`: the vectors (and extra
+    features) as ShardedArrays over memory-mapped parts, the metadata as one DataFrame.
+    mmap=False reads the vectors into memory."""
+    require_all(PARQUET, "eval", "reading the embeddings' metadata")
     d = Path(emb_dir)
-    if not (d / VECTORS).is_file():
-        raise InfomaxError(f"{d} holds no {VECTORS}; create it with `infomax embed --out {d}`")
-    if not (d / METADATA).is_file():
-        raise InfomaxError(f"{d} has {VECTORS} but no {METADATA}; re-run `infomax embed --out {d}`")
-    try:
-        vectors = np.load(d / VECTORS, mmap_mode="r" if mmap else None)
-        metadata = pd.read_parquet(d / METADATA)
-        info = json.loads((d / INFO).read_text()) if (d / INFO).is_file() else {}
-    except (ValueError, OSError) as exc:
-        raise InfomaxError(f"{d} is damaged ({exc}); re-run `infomax embed --out {d}`") from exc
-    extra = {
-        name: np.load(d / f"{name}.npy", mmap_mode="r" if mmap else None)
-        for name in EXTRA_FEATURES
-        if (d / f"{name}.npy").is_file()
-    }
-    emb = Embeddings(vectors=vectors, metadata=metadata, info=info, extra=extra)
+    info = _read_info(d)
+    parts = shards.finished_parts(d)
+    if parts:
+        if info.get("complete") is False:
+            raise InfomaxError(f"the embedding into {d} did not finish ({len(parts)} of {info.get('num_parts', '?')} "
+                               f"parts); run the same `infomax embed --out {d}` again to resume it")
+        if parts != list(range(len(parts))):
+            missing = sorted(set(range(parts[-1] + 1)) - set(parts))
+            raise InfomaxError(f"{d} lacks embeddings part {shards.part_name(missing[0])}; re-run `infomax embed --out {d}`")
+        vectors = ShardedArray.open([shards.vectors_path(d, k) for k in parts], info.get("z_dim"))
+        extra = {name: ShardedArray.open([shards.vectors_path(d, k, name) for k in parts])
+                 for name in EXTRA_FEATURES if (d / name).is_dir()}
+    elif (d / shards.LEGACY_VECTORS).is_file():
+        vectors = ShardedArray.open([d / shards.LEGACY_VECTORS])
+        extra = {name: ShardedArray.open([d / f"{name}.npy"]) for name in EXTRA_FEATURES if (d / f"{name}.npy").is_file()}
+    else:
+        raise InfomaxError(f"{d} holds no embeddings ({shards.VECTORS_DIR}/part-*.npy); "
+                           f"create them with `infomax embed --out {d}`")
+    if not mmap:
+        vectors = ShardedArray([np.asarray(vectors)])
+        extra = {name: ShardedArray([np.asarray(x)]) for name, x in extra.items()}
+    emb = Embeddings(vectors=vectors, metadata=shards.read_metadata(d), info=info, extra=extra)
     check_consistent(emb, d)
     return emb
+
+
+def _read_info(d: Path) -> dict:
+    try:
+        return json.loads((d / INFO).read_text()) if (d / INFO).is_file() else {}
+    except (ValueError, OSError) as exc:
+        raise InfomaxError(f"{d / INFO} is damaged ({exc}); re-run `infomax embed --out {d}`") from exc
 
 
 def check_consistent(emb: Embeddings, where: Path) -> None:
@@ -126,4 +162,5 @@ def check_consistent(emb: Embeddings, where: Path) -> None:
         )
     for name, array in emb.extra.items():
         if len(array) != n:
-            raise InfomaxError(f"{where}: {name}.npy has {len(array)} rows, embeddings.npy {n}; re-run `infomax embed`")
+            raise InfomaxError(f"{where}: the {name} features have {len(array)} rows, the embeddings {n}; "
+                               "re-run `infomax embed`")

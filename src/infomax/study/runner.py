@@ -56,7 +56,7 @@ def run_variant(name: str, settings: dict, *, data, out: Path, budget: dict, see
             print(f"{name} seed {seed}: {exc}", flush=True)
             return
     if not (emb / "eval.json").is_file():
-        embed_to_folder(run, emb, data=getattr(data, "spec", data), progress=False)
+        embed_to_folder(run, emb, data=getattr(data, "spec", data), progress=False, replace=True)
         evaluate(emb, features=["y"])
     if not (run / "grid.png").is_file():
         grid(emb, run / "grid.png", seed=grid_seed, queries=10)
