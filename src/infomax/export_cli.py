@@ -1,4 +1,5 @@
-"""`infomax export`: a trained encoder as an ONNX file (uint8 images -> μ), checked against PyTorch."""
+"""`infomax export`: a trained encoder as an ONNX file (uint8 images -> μ), checked against PyTorch;
+or an embeddings folder into a vector database (Qdrant), with its metadata."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("export", help="write the encoder (images -> μ) as an ONNX file",
-                              description="Writes OUT.onnx (uint8 N×C×H×W images in, float32 N×z_dim μ out, "
-                                          "the pixel normalization inside) and OUT.json (how to feed it). "
-                                          "With onnxruntime installed it runs the file on a few images of the "
-                                          "data set and prints the largest difference from PyTorch.")
-    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a step folder")
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write")
+    p = subparsers.add_parser("export", help="write the encoder as ONNX, or embeddings into a vector database",
+                              description="--checkpoint RUN --onnx OUT.onnx writes OUT.onnx (uint8 N×C×H×W images in, "
+                                          "float32 N×z_dim μ out, the pixel normalization inside) and OUT.json (how to "
+                                          "feed it); with onnxruntime installed it runs the file on a few images of the "
+                                          "data set and prints the largest difference from PyTorch. "
+                                          "--embeddings EMB --to qdrant:PATH|URL writes every embeddings row, with its "
+                                          "metadata, into a Qdrant collection (point id = row).")
+    p.add_argument("--checkpoint", help="run folder (its latest checkpoint) or a step folder")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="ONNX file to write")
+    p.add_argument("--embeddings", help="embeddings folder to export into a vector database")
+    p.add_argument("--to", metavar="TARGET", help="qdrant:PATH (Qdrant's local mode, a folder) or qdrant:http://HOST:6333")
+    p.add_argument("--collection", default="infomax", help="collection to create or fill (default: infomax)")
     p.add_argument("--opset", type=int, help="ONNX opset (default 18)")
     p.add_argument("--static-batch", action="store_true", help="fix the batch at 1 instead of any N")
     p.add_argument("--check", type=int, default=8, metavar="N", help="images to compare with PyTorch (0: none)")
@@ -34,6 +40,23 @@ def check_images(embedder, spec: str, n: int):
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.errors import InfomaxError
+
+    if bool(args.embeddings) != bool(args.to) or bool(args.checkpoint) != bool(args.onnx) \
+            or bool(args.embeddings) == bool(args.checkpoint):
+        raise InfomaxError("give either --checkpoint RUN --onnx OUT.onnx (the encoder) or "
+                           "--embeddings EMB --to qdrant:PATH (the vectors)")
+    if args.embeddings:
+        from infomax.vectordb import export_embeddings
+
+        done = export_embeddings(args.embeddings, args.to, args.collection)
+        print(f"exported {done['points']} vectors ({done['dim']}-d) with their metadata to collection "
+              f"{done['collection']!r} at {done['target']}")
+        return 0
+    return export_encoder(args)
+
+
+def export_encoder(args: argparse.Namespace) -> int:
     from infomax.embed.embedder import Embedder
     from infomax.errors import InfomaxError
     from infomax.export import DEFAULT_OPSET, INSTALL, export_onnx, has_onnxruntime

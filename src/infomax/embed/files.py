@@ -116,6 +116,24 @@ def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
     require_all(PARQUET, "eval", "reading the embeddings' metadata")
     d = Path(emb_dir)
     info = _read_info(d)
+    vectors, extra = _open_vectors(d, info)
+    if not mmap:
+        vectors = ShardedArray([np.asarray(vectors)])
+        extra = {name: ShardedArray([np.asarray(x)]) for name, x in extra.items()}
+    emb = Embeddings(vectors=vectors, metadata=shards.read_metadata(d), info=info, extra=extra)
+    check_consistent(emb, d)
+    return emb
+
+
+def load_vectors(emb_dir: str | Path) -> ShardedArray:
+    """Only the μ vectors of an embeddings folder (memory-mapped parts), its metadata left unread:
+    what a pass over many rows needs (index building, export)."""
+    d = Path(emb_dir)
+    return _open_vectors(d, _read_info(d))[0]
+
+
+def _open_vectors(d: Path, info: dict) -> tuple[ShardedArray, dict[str, ShardedArray]]:
+    """The vectors and extra features of a finished embeddings folder, as ShardedArrays."""
     parts = shards.finished_parts(d)
     if parts:
         if info.get("complete") is False:
@@ -133,12 +151,7 @@ def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
     else:
         raise InfomaxError(f"{d} holds no embeddings ({shards.VECTORS_DIR}/part-*.npy); "
                            f"create them with `infomax embed --out {d}`")
-    if not mmap:
-        vectors = ShardedArray([np.asarray(vectors)])
-        extra = {name: ShardedArray([np.asarray(x)]) for name, x in extra.items()}
-    emb = Embeddings(vectors=vectors, metadata=shards.read_metadata(d), info=info, extra=extra)
-    check_consistent(emb, d)
-    return emb
+    return vectors, extra
 
 
 def _read_info(d: Path) -> dict:
