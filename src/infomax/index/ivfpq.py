@@ -102,6 +102,11 @@ def open_vectors(emb_dir: str | Path):
     d = Path(emb_dir)
     if (d / "embeddings.npy").is_file():
         return np.load(d / "embeddings.npy", mmap_mode="r")
+    parts = sorted((d / "embeddings").glob("part-*.npy")) if (d / "embeddings").is_dir() else []
+    if parts:  # embeddings/part-NNNNN.npy: each part memory-mapped, stacked by rows
+        from infomax.embed.shards import ShardedArray
+
+        return ShardedArray.open(parts)
     from infomax.embed.files import load_embeddings
 
     try:
