@@ -61,6 +61,7 @@ def train(vectors, rows: np.ndarray, params: dict, seed: int = 0, threads: int |
     index = faiss.index_factory(dim, factory_string(params, dim), faiss.METRIC_L2)
     ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
     ivf.cp.seed, ivf.cp.niter = seed, 10
+    ivf.do_polysemous_training = False  # Hamming-ordered codes serve no purpose here and take minutes
     ivf.pq.cp.seed, ivf.pq.cp.niter, ivf.pq.cp.max_points_per_centroid = seed, 10, 64  # 16,384 points a byte
     opq = faiss.downcast_VectorTransform(index.chain.at(0))
     opq.niter, opq.max_train_points = 10, 32768  # OPQ trains a PQ per step: bounded, as above
