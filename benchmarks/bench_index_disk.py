@@ -141,7 +141,8 @@ def half(size: str) -> str:
 
 
 def size_gib(path: Path) -> float:
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**30, 3)
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return round(sum(f.stat().st_size for f in files) / 2**30, 3)
 
 
 def ivfpq_report(forward: list[str], w: Path, k: int) -> None:
