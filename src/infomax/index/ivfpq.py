@@ -28,7 +28,7 @@ IVFPQ_DEFAULTS = {"nprobe": 32, "refine": 10}
 
 
 def ivfpq_params(n: int, dim: int) -> dict:
-    """Settings for n vectors of dim: ≈ 2·√n lists (a power of two, 64 to 65,536, ≥ 39 training
+    """Settings for n vectors of dim: ≈ 2·√n lists (a power of two, at most 4,096: ≥ 39 training
     points each), dim/4 PQ bytes (4 dims a byte, 8-bit codes)."""
     nlist = int(2 ** np.clip(np.round(np.log2(2 * np.sqrt(max(n, 1)))), 6, 16))
     while nlist > 1 and 39 * nlist > min(n, TRAIN_MAX):
