@@ -203,6 +203,10 @@ def build_index(embeddings, *, ids=None, kind: str = "auto", out: str | Path | N
         raise InfomaxError(f"{len(ids)} ids for {len(vectors)} vectors; give one id per vector")
     unit, rows = normalize(vectors), np.arange(len(vectors), dtype=np.int64)
     chosen = choose_kind(len(vectors), kind)
+    if chosen == "ivfpq":  # an in-memory array: the on-disk kind needs an embeddings folder
+        if kind == "ivfpq":
+            raise InfomaxError("kind='ivfpq' is built from an embeddings folder: build_index(EMB_DIR, out=...)")
+        chosen = "hnsw"
     params = default_params(chosen, len(vectors))
     index, order = build_faiss(unit, chosen, params)
     if order is not None:

@@ -5,7 +5,10 @@ Every kind searches L2-normalized vectors, so nearness is cosine similarity:
 - hnsw: an HNSW graph over 8-bit scalar-quantized vectors (IndexHNSWSQ, L2 on unit vectors,
   which ranks like cosine), whose top k·refine candidates are re-ranked with the exact float
   vectors; the default above FLAT_MAX;
-- ivf: an inverted file (k-means lists) over 8-bit scalar-quantized vectors, re-ranked the same way.
+- ivf: an inverted file (k-means lists) over 8-bit scalar-quantized vectors, re-ranked the same way;
+- ivfpq: OPQ + IVF-PQ codes kept on disk and memory-mapped, re-ranked with the embeddings'
+  own vectors (`infomax.index.ivfpq`); the default above IVFPQ_MIN vectors, or when an hnsw
+  index would need more than the memory allowed.
 The defaults were tuned on 1,000,000 × 256 real-image features (see docs/search.md).
 """
 
@@ -16,24 +19,43 @@ import numpy as np
 from infomax.errors import InfomaxError
 from infomax.extras import require
 
-KINDS = ("auto", "flat", "hnsw", "ivf")
+KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 FLAT_MAX = 100_000  # exact search stays a few ms per query up to here
+IVFPQ_MIN = 4_000_000  # above this, auto builds ivfpq: an hnsw build would hold ≥ 5 GB
 HNSW_DEFAULTS = {"M": 32, "ef_construction": 32, "ef_search": 112, "refine": 2}
 IVF_DEFAULTS = {"nprobe": 64, "refine": 2}
 TRAIN_SAMPLE = 160_000  # vectors used to train quantizers and k-means
 
 
-def choose_kind(n: int, kind: str = "auto") -> str:
-    """The index kind for a gallery of n vectors: `kind` itself unless 'auto'."""
+def memory_bytes(kind: str, n: int, dim: int) -> int:
+    """Peak memory of building a kind in memory (flat, hnsw, ivf): the float32 unit copy
+    (4·D bytes a vector), the stored codes (D bytes) and, for hnsw, the graph (2·M int32 links)."""
+    links = 8 * HNSW_DEFAULTS["M"] if kind == "hnsw" else 8
+    return n * (4 * dim + (dim + links if kind != "flat" else 0)) + 300 * 2**20
+
+
+def choose_kind(n: int, kind: str = "auto", dim: int = 256, max_memory: int | None = None) -> str:
+    """The index kind for a gallery of n vectors: `kind` itself unless 'auto'.
+
+    auto: flat up to FLAT_MAX, hnsw up to IVFPQ_MIN, ivfpq above, or ivfpq as soon as the
+    in-memory build would need more than max_memory bytes.
+    """
     if kind not in KINDS:
         raise InfomaxError(f"unknown index kind '{kind}'; use one of {', '.join(KINDS)}")
     if kind != "auto":
         return kind
-    return "flat" if n <= FLAT_MAX else "hnsw"
+    small = "flat" if n <= FLAT_MAX else "hnsw"
+    if n > IVFPQ_MIN or (max_memory is not None and memory_bytes(small, n, dim) > max_memory):
+        return "ivfpq"
+    return small
 
 
-def default_params(kind: str, n: int) -> dict:
+def default_params(kind: str, n: int, dim: int = 256) -> dict:
     """Build and search settings for a kind and gallery size."""
+    if kind == "ivfpq":
+        from infomax.index.ivfpq import ivfpq_params
+
+        return ivfpq_params(n, dim)
     if kind == "hnsw":
         return dict(HNSW_DEFAULTS)
     if kind == "ivf":
@@ -102,6 +124,8 @@ def build_faiss(unit: np.ndarray, kind: str, params: dict, seed: int = 0, thread
     if kind == "hnsw":
         index = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, int(params["M"]), faiss.METRIC_L2)
         index.hnsw.efConstruction = int(params["ef_construction"])
+    elif kind == "ivfpq":
+        raise InfomaxError("ivfpq indexes are built from an embeddings folder: use `infomax index --kind ivfpq`")
     elif kind == "ivf":
         index = faiss.index_factory(dim, f"IVF{int(params['nlist'])},SQ8", faiss.METRIC_L2)
         faiss.extract_index_ivf(index).cp.seed = seed

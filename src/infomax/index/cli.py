@@ -17,12 +17,15 @@ def add_parser(subparsers) -> None:
         "index",
         help="build a faiss index over embeddings for image search",
         description="Index L2-normalized embeddings (cosine similarity). auto: exact (flat) up to "
-        "100,000 vectors, HNSW above; name --kind to choose.",
+        "100,000 vectors, HNSW up to 4,000,000, IVF-PQ on disk above (or when HNSW would exceed "
+        "--max-memory); name --kind to choose.",
     )
     p.add_argument("--embeddings", required=True, metavar="EMB_DIR", help="folder written by `infomax embed`")
     p.add_argument("--out", required=True, metavar="INDEX_DIR")
     p.add_argument("--split", default=None, help="split to index, or 'all' (default: train)")
-    p.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivf"), default="auto")
+    p.add_argument("--kind", choices=("auto", "flat", "hnsw", "ivf", "ivfpq"), default="auto")
+    p.add_argument("--max-memory", metavar="SIZE", help="memory the build may use, e.g. 4G: auto picks "
+                   "ivfpq when an in-memory index would need more")
     p.add_argument("--threads", type=int, default=None, help="build threads (default: all cores)")
     p.set_defaults(func=run_index)
 
@@ -49,11 +52,22 @@ def run_index(args: argparse.Namespace) -> int:
 
     emb = load_embeddings(args.embeddings)
     split = args.split or ("train" if "train" in emb.splits else emb.splits[0])
-    index = build_gallery(args.embeddings, args.out, split=split, kind=args.kind, threads=args.threads, emb=emb)
+    index = build_gallery(args.embeddings, args.out, split=split, kind=args.kind, threads=args.threads, emb=emb,
+                          max_memory=parse_size(args.max_memory) if args.max_memory else None)
     settings = ", ".join(f"{k}={v}" for k, v in index.params.items())
     print(f"index: {len(index)} vectors ({split}, {index.dim} dims), {index.kind}"
           f"{f' ({settings})' if settings else ''}, built in {index.info['build_seconds']} s -> {args.out}")
     return 0
+
+
+def parse_size(text: str) -> int:
+    """'4G', '512M', '1.5G' or a byte count -> bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    t = text.strip().upper().removesuffix("B")
+    try:
+        return int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except ValueError:
+        raise InfomaxError(f"--max-memory '{text}' is not a size; write it like 4G or 512M") from None
 
 
 def run_search(args: argparse.Namespace) -> int:

@@ -39,12 +39,13 @@ def encode_files(paths: list[str], checkpoint: str | Path, dim: int) -> np.ndarr
 def results(index: GalleryIndex, queries: list[str], scores: np.ndarray, positions: np.ndarray) -> list[dict]:
     """JSON-ready results: per query its neighbours with rank, gallery row, id, class name and score."""
     out = []
-    names = index.metadata["label_name"].astype(str).tolist()
     for query, row_scores, row_pos in zip(queries, scores, positions):
+        found = row_pos[row_pos >= 0]
+        meta = index.describe(found)  # only the rows found are read
+        names, ids = meta["label_name"].fillna("").astype(str).tolist(), meta["id"].astype(str).tolist()
         neighbours = [
-            {"rank": rank, "row": int(p), "id": index.ids[p], "label_name": names[p], "score": round(float(s), 6)}
-            for rank, (s, p) in enumerate(zip(row_scores, row_pos), start=1)
-            if p >= 0
+            {"rank": rank, "row": int(p), "id": ids[i], "label_name": names[i], "score": round(float(s), 6)}
+            for i, (rank, s, p) in enumerate((r, s, p) for r, (s, p) in enumerate(zip(row_scores, row_pos), 1) if p >= 0)
         ]
         out.append({"query": query, "neighbours": neighbours})
     return out

@@ -6,7 +6,11 @@ INDEX_DIR/
   rows.npy           int64 n: the row of each gallery vector in the embeddings folder (an hnsw
                      index stores similar vectors together, so this order is not the folder's)
   metadata.parquet   n rows: id, split, label, label_name of each gallery vector
-  index.faiss        the faiss structure (hnsw / ivf only; a flat index is rebuilt from vectors.npy)
+  index.faiss        the faiss structure (hnsw / ivf / ivfpq; a flat index is rebuilt from vectors.npy)
+
+An ivfpq index (see `infomax.index.ivfpq`) has no vectors.npy: it re-ranks with the rows of the
+embeddings folder it records; its metadata is metadata.arrow (memory-mapped, read by row) with
+id_order.npy (positions sorted by id), and index.faiss and rows.npy are memory-mapped.
 
 A folder is written under a temporary name and renamed into place, so a reader never sees half of one.
 
@@ -36,6 +40,7 @@ from infomax.index.build import flat_index
 pd = require("pandas", "index", "the search index")
 
 INFO, VECTORS, ROWS, METADATA, FAISS = "index.json", "vectors.npy", "rows.npy", "metadata.parquet", "index.faiss"
+ARROW, ID_ORDER = "metadata.arrow", "id_order.npy"
 FORMAT = 1
 SAMPLE_ROWS = 1024
 SMALL_BATCH = 16  # fewer queries than this search on one thread: no thread start-up per query
@@ -56,14 +61,7 @@ def write_index_dir(out_dir: str | Path, info: dict, unit: np.ndarray, rows: np.
     """Write a complete index folder atomically (temp folder + rename); replaces an older index there."""
     faiss = require("faiss", "index", "the search index")
 
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INFO).is_file())):
-        raise InfomaxError(f"{out} exists and is not an index folder; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    def fill(tmp: Path) -> None:
         with open(tmp / VECTORS, "wb") as f:
             np.save(f, np.ascontiguousarray(unit, dtype=np.float32))
         with open(tmp / ROWS, "wb") as f:
@@ -72,6 +70,22 @@ def write_index_dir(out_dir: str | Path, info: dict, unit: np.ndarray, rows: np.
         if faiss_index is not None:
             faiss.write_index(faiss_index, str(tmp / FAISS))
         (tmp / INFO).write_text(json.dumps(info, indent=2))
+
+    return write_folder(out_dir, fill)
+
+
+def write_folder(out_dir: str | Path, fill) -> Path:
+    """Create an index folder atomically: fill(tmp_folder) writes its files, then it is renamed
+    into place (replacing an older index there; a folder that is not an index is refused)."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INFO).is_file())):
+        raise InfomaxError(f"{out} exists and is not an index folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        fill(tmp)
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         if out.exists():
             os.replace(out, old)
@@ -85,15 +99,18 @@ def write_index_dir(out_dir: str | Path, info: dict, unit: np.ndarray, rows: np.
 class GalleryIndex:
     """A loaded gallery index: search unit-normalized queries by cosine similarity."""
 
-    def __init__(self, path: Path, info: dict, vectors: np.ndarray, rows: np.ndarray, metadata: pd.DataFrame, index):
+    def __init__(self, path: Path, info: dict, vectors: np.ndarray, rows: np.ndarray, metadata, index):
+        from infomax.index.lazy import ArrowMetadata, LazyIds
+
         self.path = path
         self.info = info
         self.kind: str = info["kind"]
         self.params: dict = info.get("params", {})
-        self.vectors = vectors  # float32 n×D unit vectors (memory-mapped)
+        self.vectors = vectors  # float32 n×D unit vectors (memory-mapped; ivfpq: lazy.UnitRows)
         self.embedding_rows = rows  # int64 n: rows in the embeddings folder
-        self.metadata = metadata  # n rows: id, split, label, label_name
-        self.ids: list[str] = [str(i) for i in metadata["id"]]
+        self.metadata = metadata  # n rows: id, split, label, label_name (ivfpq: lazy.ArrowMetadata)
+        self.lazy = isinstance(metadata, ArrowMetadata)  # metadata read by row, never whole
+        self.ids = LazyIds(metadata) if self.lazy else [str(i) for i in metadata["id"]]
         self.index = index
         self._parameters: dict = {}  # faiss search settings, built once per (results, setting)
 
@@ -107,6 +124,8 @@ class GalleryIndex:
             raise InfomaxError(f"{d} is not an index folder (no {INFO}); build one with `infomax index --out {d}`")
         try:
             info = json.loads((d / INFO).read_text())
+            if info.get("kind") == "ivfpq":
+                return cls._load_ivfpq(d, info)
             vectors = np.load(d / VECTORS, mmap_mode="r")
             rows = np.load(d / ROWS)
             metadata = pd.read_parquet(d / METADATA)
@@ -121,8 +140,36 @@ class GalleryIndex:
                                f"metadata rows, {index.ntotal} indexed); rebuild it")
         return cls(d, info, vectors, rows, metadata, index)
 
+    @classmethod
+    def _load_ivfpq(cls, d: Path, info: dict) -> "GalleryIndex":
+        """Open an ivfpq folder memory-mapped: nothing grows with the gallery size but page cache."""
+        from infomax.index.ivfpq import open_mmap, open_vectors
+        from infomax.index.lazy import ArrowMetadata, UnitRows
+
+        if info.get("format") != FORMAT:
+            raise InfomaxError(f"index {d} has format {info.get('format')}, this version reads {FORMAT}; rebuild it")
+        index = open_mmap(d / FAISS)
+        rows = np.load(d / ROWS, mmap_mode="r")
+        metadata = ArrowMetadata.open(d / ARROW, d / ID_ORDER)
+        source = open_vectors(info["embeddings"])
+        n, shape = len(rows), info["fingerprint"]["shape"]
+        if list(source.shape) != shape:
+            raise InfomaxError(f"index {d} re-ranks with {info['embeddings']}, which now holds {list(source.shape)} "
+                               f"vectors instead of {shape}; rebuild the index")
+        if len(metadata) != n or index.ntotal != n:
+            raise InfomaxError(f"index {d} is inconsistent ({n} rows, {len(metadata)} metadata rows, "
+                               f"{index.ntotal} indexed); rebuild it")
+        return cls(d, info, UnitRows(source, rows), rows, metadata, index)
+
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def describe(self, positions) -> pd.DataFrame:
+        """id, split, label, label_name of some positions (int array), read only for those rows."""
+        positions = np.asarray(positions, dtype=np.int64).ravel()
+        if self.lazy:
+            return self.metadata.take(positions)
+        return self.metadata.iloc[positions].reset_index(drop=True)
 
     @property
     def dim(self) -> int:
@@ -186,6 +233,10 @@ class GalleryIndex:
         if params is None:
             if self.kind == "hnsw":
                 params = faiss.SearchParametersHNSW(efSearch=max(int(self.params["ef_search"]), want))
+            elif self.kind == "ivfpq":
+                from infomax.index.ivfpq import search_parameters
+
+                params = search_parameters(self.params["nprobe"])
             else:
                 params = faiss.SearchParametersIVF(nprobe=int(self.params["nprobe"]))
             self._parameters[key] = params
@@ -225,10 +276,12 @@ def build_info(kind: str, params: dict, emb_dir: str | Path, emb, split: str, n:
 
 
 def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train", kind: str = "auto",
-                  params: dict | None = None, threads: int | None = None, emb=None) -> GalleryIndex:
+                  params: dict | None = None, threads: int | None = None, emb=None,
+                  max_memory: int | None = None) -> GalleryIndex:
     """Index one split ('all' for every row) of an embeddings folder into out_dir; returns it loaded.
 
-    params override the kind's defaults (see `infomax.index.build`).
+    params override the kind's defaults (see `infomax.index.build`); max_memory (bytes) steers
+    'auto' to ivfpq when an in-memory index would not fit.
     """
     from infomax.embed.files import load_embeddings
     from infomax.index.build import build_faiss, choose_kind, default_params, normalize
@@ -242,12 +295,39 @@ def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train"
             raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)}); "
                                "pass --split with one of them, or --split all")
     start = time.perf_counter()
+    chosen = choose_kind(len(rows), kind, dim=int(emb.vectors.shape[1]), max_memory=max_memory)
+    settings = {**default_params(chosen, len(rows), int(emb.vectors.shape[1])), **(params or {})}
+    if chosen == "ivfpq":
+        return build_ivfpq_gallery(emb_dir, out_dir, emb, rows, split, settings, threads, start)
     unit = normalize(emb.vectors[rows])  # n×D
-    chosen = choose_kind(len(rows), kind)
-    settings = {**default_params(chosen, len(rows)), **(params or {})}
     index, order = build_faiss(unit, chosen, settings, threads=threads)
     if order is not None:  # the index keeps similar vectors together; so do the stored arrays
         unit, rows = unit[order], rows[order]
     info = build_info(chosen, settings, emb_dir, emb, split, len(rows), time.perf_counter() - start)
     write_index_dir(out_dir, info, unit, rows, emb.metadata.iloc[rows], index)
+    return GalleryIndex.load(out_dir)
+
+
+def build_ivfpq_gallery(emb_dir, out_dir, emb, rows: np.ndarray, split: str, params: dict,
+                        threads: int | None, start: float, block: int | None = None) -> GalleryIndex:
+    """Write an ivfpq index folder: vectors read and added block by block, metadata written by chunk."""
+    faiss = require("faiss", "index", "the search index")
+    from infomax.index import ivfpq
+    from infomax.index.lazy import write_metadata
+
+    index = ivfpq.train(emb.vectors, rows, params, threads=threads)
+    ivfpq.add_blocks(index, emb.vectors, rows, block or ivfpq.BLOCK)
+    chunk = 1 << 20
+    frames = (emb.metadata.iloc[rows[s : s + chunk]] for s in range(0, len(rows), chunk))
+
+    def fill(tmp: Path) -> None:
+        faiss.write_index(index, str(tmp / FAISS))
+        with open(tmp / ROWS, "wb") as f:
+            np.save(f, np.asarray(rows, dtype=np.int64))
+        write_metadata(tmp / ARROW, frames, tmp / ID_ORDER)
+        info = build_info("ivfpq", params, emb_dir, emb, split, len(rows), time.perf_counter() - start)
+        (tmp / INFO).write_text(json.dumps(info, indent=2))
+
+    write_folder(out_dir, fill)
+    del index
     return GalleryIndex.load(out_dir)

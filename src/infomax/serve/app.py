@@ -45,7 +45,7 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES)
     # the whole request may carry a little multipart framing besides the file itself
     app.add_middleware(BodyLimit, limit=max_upload_bytes + 64 * 1024, upload_limit=max_upload_bytes)
     add_error_handlers(app)
-    class_names = sorted({n for n in service.gallery.label_names[: service.size] if n})
+    class_names = service.gallery.class_names()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -4,6 +4,10 @@ A gallery row is a position in the index (what `infomax search` calls a row). Th
 the embeddings row of each position, and embeddings rows are the data set's images in order
 (its splits one after another, train first); the pixels come from the decoded data set. Images
 are only ever looked up by row number: no path from a client is opened.
+
+For an index whose metadata is read by row (ivfpq), ids, labels and names are read when a row
+is described, and ids are found by a binary search over the index's id order: nothing that grows
+with the gallery is held in memory.
 """
 
 from __future__ import annotations
@@ -33,14 +37,20 @@ class Gallery:
         metadata: for each gallery row, id, label and label_name."""
         self.parts = list(parts)
         self.starts = np.cumsum([0] + [len(p) for p in self.parts]).tolist()
-        self.data_rows = np.asarray(data_rows, dtype=np.int64)
+        self.data_rows = data_rows if isinstance(data_rows, np.memmap) else np.asarray(data_rows, dtype=np.int64)
         if len(metadata) != len(self.data_rows):
             raise ValueError(f"{len(self.data_rows)} gallery rows but {len(metadata)} metadata rows")
+        self.png = lru_cache(maxsize=PNG_CACHE)(self._png)
+        from infomax.index.lazy import ArrowMetadata
+
+        self.lazy = isinstance(metadata, ArrowMetadata)  # read by row
+        if self.lazy:
+            self.metadata = metadata
+            return
         self.ids = [str(i) for i in metadata["id"]]
         self.labels = [None if _missing(v) else int(v) for v in metadata["label"]]
         self.label_names = [None if _missing(v) or str(v) == "" else str(v) for v in metadata["label_name"]]
         self._rows_by_id = {v: r for r, v in enumerate(self.ids)}
-        self.png = lru_cache(maxsize=PNG_CACHE)(self._png)
 
     @classmethod
     def for_index(cls, dataset, index, spec: str = "the data") -> "Gallery":
@@ -49,16 +59,22 @@ class Gallery:
         Refuses a data set whose images are not the ones the index describes (compared by id).
         """
         data_ids = [str(i) for split in dataset.splits.values() for i in split.ids]
-        rows = np.asarray(index.embedding_rows, dtype=np.int64)
+        rows = index.embedding_rows  # int64 n (memory-mapped for an ivfpq index)
         hint = "pass the --data the embeddings were made from"
-        if len(rows) and (rows.min() < 0 or rows.max() >= len(data_ids)):
+        lazy = getattr(index, "lazy", False)
+        # a lazy index is checked at up to 1,024 evenly spaced rows: its ids are read by row
+        check = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), 1024)).astype(np.int64)) if lazy \
+            else np.arange(len(rows))
+        highest = int(np.max(rows)) if len(rows) else -1
+        if len(rows) and (np.min(rows) < 0 or highest >= len(data_ids)):
             raise InfomaxError(f"{spec} holds {len(data_ids)} images but the index refers to image "
-                               f"{int(rows.max())}; {hint}")
-        for position, (row, id_) in enumerate(zip(rows.tolist(), index.ids)):
+                               f"{highest}; {hint}")
+        ids = index.describe(check)["id"].astype(str).tolist() if lazy else index.ids
+        for position, row, id_ in zip(check.tolist(), np.asarray(rows)[check].tolist(), ids):
             if data_ids[row] != str(id_):
                 raise InfomaxError(f"{spec} does not match the index: gallery row {position} is '{id_}' in the "
                                    f"index but '{data_ids[row]}' in the data; {hint}")
-        return cls([split.images for split in dataset.splits.values()], rows, index.metadata)
+        return cls([split.images for split in dataset.splits.values()], rows if lazy else np.asarray(rows), index.metadata)
 
     def __len__(self) -> int:
         return len(self.data_rows)
@@ -80,17 +96,28 @@ class Gallery:
 
     def row_of(self, id_: str) -> int | None:
         """The gallery row of an image id, or None."""
+        if self.lazy:
+            return self.metadata.row_of(id_)
         return self._rows_by_id.get(id_)
 
     def describe(self, row: int) -> dict:
         """JSON-ready description of one row."""
-        return {
-            "row": row,
-            "id": self.ids[row],
-            "label": self.labels[row],
-            "label_name": self.label_names[row],
-            "image_url": f"/api/images/{row}",
-        }
+        if self.lazy:
+            meta = self.metadata.take([row]).iloc[0]
+            id_, label, name = str(meta["id"]), meta["label"], meta["label_name"]
+            label = None if _missing(label) else int(label)
+            name = None if _missing(name) or str(name) == "" else str(name)
+        else:
+            id_, label, name = self.ids[row], self.labels[row], self.label_names[row]
+        return {"row": row, "id": id_, "label": label, "label_name": name, "image_url": f"/api/images/{row}"}
+
+    def class_names(self) -> list[str]:
+        """The distinct class names of the gallery, sorted (a lazy gallery scans its mapped column)."""
+        if self.lazy:
+            import pyarrow.compute as pc
+
+            return sorted(n for n in pc.unique(self.metadata.table.column("label_name")).to_pylist() if n)
+        return sorted({n for n in self.label_names if n})
 
     @property
     def image_shape(self) -> tuple[int, ...]:
