@@ -12,8 +12,9 @@ each kill the latest checkpoint must load and pass its sha256 check; once the ki
 run finishes, and its final weights must equal the reference's bit for bit.
 
 embed / index: the command is killed at a random moment of its run and started again with the
-same arguments, `--kills` times, then left to finish; the output must equal an uninterrupted run's
-(embeddings: every vector and metadata row; index: its vectors, rows and search results).
+same arguments (an embed resumes from its finished parts), `--kills` times, then left to finish;
+the output must equal an uninterrupted run's (embeddings: every vector and metadata row; index:
+its rows, ids and search results).
 
 Prints each kill (moment, what was on disk) and a summary with the machine and the command.
 """
@@ -169,7 +170,8 @@ def soak_rerun(kind: str, work: Path, kills: int, rng: random.Random, data: str)
 
     def cmd(out: Path) -> list[str]:
         if kind == "embed":
-            return infomax("embed", "--checkpoint", str(model), "--out", str(out), "--no-progress")
+            return infomax("embed", "--checkpoint", str(model), "--out", str(out), "--no-progress",
+                           "--part-size", "200")  # several parts: a rerun resumes from the finished ones
         return infomax("index", "--embeddings", str(emb), "--out", str(out))
 
     ref, out = work / f"{kind}-reference", work / f"{kind}-killed"
