@@ -124,8 +124,8 @@ def decode_array(data: bytes, size: int | None, mode: str, resize: str) -> np.nd
         pixels = np.asarray(image)  # H×W or H×W×3
     except BadImage:
         raise
-    except Image.DecompressionBombError:  # a GIF frame that grows the canvas, caught by Pillow itself
-        raise BadImage(f"refused: over the limit of {MAX_PIXELS / 1e6:.1f} megapixels (decompression bomb)") from None
+    except Image.DecompressionBombError:  # as in identify, for frames read later
+        raise _too_large_bomb() from None
     except MemoryError:
         raise BadImage("not enough memory to decode it") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on malformed input
@@ -154,7 +154,8 @@ def identify(data: bytes) -> Image.Image:
     """Image.open(data, formats=FORMATS) without Pillow's own size warning (MAX_PIXELS is stricter).
 
     Only the allowed formats' plugins look at the bytes; the detected format is checked again.
-    Raises BadImage for anything else, naming the format when it is a known one.
+    Raises BadImage for anything else (naming the format when it is a known one) and for a
+    damaged header. The pixels are not decoded yet.
     """
     fp, prefix = io.BytesIO(data), data[:16]
     for fmt in FORMATS:
@@ -168,6 +169,10 @@ def identify(data: bytes) -> Image.Image:
             image = factory(fp, "")
         except (SyntaxError, IndexError, TypeError, struct.error):
             continue  # as Image.open: not this format after all
+        except Image.DecompressionBombError:  # a GIF frame that grows the canvas, caught by Pillow itself
+            raise _too_large_bomb() from None
+        except Exception as exc:  # noqa: BLE001 - a damaged header: the plugin's own error
+            raise BadImage(_reason(exc)) from None
         if image.format not in DETECTED:
             raise BadImage(f"{image.format} images are not accepted: send {FORMAT_NAMES}")
         return image
@@ -183,6 +188,10 @@ _OTHER_FORMATS = (  # (leading bytes, name): only to say what a refused file is
     (b"icns", "icon (ICNS)"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
     (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x18ftypheic", "HEIC"), (b"\x00\x00\x00\x1cftypavif", "AVIF"),
 )
+
+
+def _too_large_bomb() -> BadImage:
+    return BadImage(f"refused: over the limit of {MAX_PIXELS / 1e6:.1f} megapixels (decompression bomb)")
 
 
 def _too_large(width: int, height: int, limit: int) -> BadImage:
