@@ -56,8 +56,8 @@ def test_gate_counts_and_limits():
     from infomax.serve.limits import MAX_DECODES, WAITING_PER_DECODE, DecodeGate
 
     gate = DecodeGate(2)
-    assert (gate.slots, gate.waiting) == (2, 2 * WAITING_PER_DECODE)
-    assert [gate.enter() for _ in range(11)] == [True] * 10 + [False]
+    assert (gate.slots, gate.waiting) == (2, 16) and WAITING_PER_DECODE == 8
+    assert [gate.enter() for _ in range(19)] == [True] * 18 + [False]
     gate.leave()
     assert gate.enter() and not gate.enter() and gate.refused == 2
     assert MAX_DECODES == 4

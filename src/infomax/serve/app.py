@@ -44,7 +44,7 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES,
     """The app around a loaded service (the caller owns the service and closes it).
 
     max_decodes: uploads decoded at once; max_waiting: uploads queued for a decode beyond those
-    (default 4 per decode); more at once get 503 with Retry-After.
+    (default 8 per decode); more at once get 503 with Retry-After.
     """
     app = FastAPI(title="infomax image search", version=__version__,
                   description="Search a gallery of images by example, with features learned without labels.")

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (for uploaded images)")
     p.add_argument("--threads", type=int, help="threads for the model and the index scan (default: all cores but one)")
     p.add_argument("--max-decodes", type=int, default=4, metavar="N",
-                   help="uploads decoded at once (default 4); 4×N more may wait, beyond that uploads get 503")
+                   help="uploads decoded at once (default 4); 8×N more may wait, beyond that uploads get 503")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=run)
     return p
