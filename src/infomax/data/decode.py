@@ -162,7 +162,8 @@ def identify(data: bytes) -> Image.Image:
         if fmt not in Image.OPEN:
             continue  # WebP without Pillow's WebP support
         factory, accept = Image.OPEN[fmt]
-        if accept is not None and accept(prefix) is not True:
+        accepted = accept(prefix) if accept is not None else True
+        if not accepted or isinstance(accepted, str):  # a str: Pillow's "support not installed"
             continue
         fp.seek(0)
         try:
