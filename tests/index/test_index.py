@@ -166,3 +166,30 @@ def test_concurrent_searches_agree(tmp_path):
     for found in results.values():
         for a, b in zip(found, expected):
             np.testing.assert_array_equal(a, b)
+
+
+def test_search_k_is_bounded_by_the_gallery_before_allocating(tmp_path, capsys):
+    import tracemalloc
+
+    digits_embeddings(tmp_path / "emb")
+    assert main(["index", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "idx")]) == 0
+    n = len(GalleryIndex.load(tmp_path / "idx"))
+    capsys.readouterr()
+    tracemalloc.start()
+    try:
+        assert main(["search", "--index", str(tmp_path / "idx"), "--row", "0", "--row", "5", "--k", str(10**9),
+                     "--json"]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20  # two 10**9-wide rows of scores and positions would be 24 GB
+    out = capsys.readouterr()
+    assert f"--k {10**9} is more than the {n:,} gallery images" in out.err
+    reply = json.loads(out.out)
+    assert reply["k"] == n
+    for query, row in zip(reply["results"], (0, 5)):  # every other gallery row, once, best first
+        rows = [nb["row"] for nb in query["neighbours"]]
+        assert sorted(rows) == [r for r in range(n) if r != row]
+        scores = [nb["score"] for nb in query["neighbours"]]
+        assert scores == sorted(scores, reverse=True)
+    assert main(["search", "--index", str(tmp_path / "idx"), "--row", "0", "--k", "0"]) == 2

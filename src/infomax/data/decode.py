@@ -2,22 +2,39 @@
 
 Every reader, the search command and the web service go through here, so untrusted files are
 the normal case: anything that is not a readable image raises `BadImage` (an InfomaxError)
-with a short reason, and images over MAX_PIXELS are refused before their pixels are decoded.
+with a short reason. The limits, all checked before any pixel is decoded:
+    FORMATS           only these Pillow plugins are ever tried (no EPS/Ghostscript, PDF, PSD, ...)
+    MAX_PIXELS        pixels decoded per image: 4096² (spec.MAX_SIZE², the largest output side);
+                      a JPEG is decoded at 1/2-1/8 of its side (`draft`) when the output is smaller,
+                      and the limit applies to that reduced size
+    MAX_JPEG_PIXELS   a JPEG's own size, even when decoded reduced (libjpeg's buffers grow with it)
+    MAX_FILE_BYTES    the size of an image file read from disk
 """
 
 from __future__ import annotations
 
 import io
 import numbers
+import os
+import stat
+import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # noqa: F401  (importing a plugin registers its format: only these are loaded)
+    BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin,
+)
 
-from infomax.data.spec import RESIZE_MODES
+from infomax.data.spec import MAX_SIZE, RESIZE_MODES
 from infomax.errors import InfomaxError
 
-MAX_PIXELS = 50_000_000  # refuse larger images (decompression bombs) before decoding them
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # the only decoders ever tried
+DETECTED = frozenset(FORMATS) | {"MPO"}  # Pillow names a JPEG with extra frames (most camera photos) MPO
+FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+MAX_PIXELS = MAX_SIZE * MAX_SIZE  # 16,777,216: pixels decoded per image (after a JPEG's draft reduction)
+MAX_JPEG_PIXELS = 4 * MAX_PIXELS  # 67 MP: a JPEG's own size (a 50 MP camera photo fits), decoded reduced
+MAX_FILE_BYTES = 128 * 1024 * 1024  # an image file read from disk or a zip
 MODES = ("RGB", "L")
 RESAMPLE = Image.Resampling.BICUBIC
 BACKGROUND = 255  # transparent pixels are composited over white
@@ -50,7 +67,7 @@ def decode_image(
     else:
         name = str(source)
         try:
-            data = Path(source).read_bytes()
+            data = read_file(source)
         except FileNotFoundError:
             raise InfomaxError(f"{name}: no such file") from None
         except IsADirectoryError:
@@ -61,6 +78,26 @@ def decode_image(
         return np.ascontiguousarray(decode_array(data, size, mode, resize))
     except BadImage as exc:
         raise BadImage(f"{name}: {exc}") from None
+
+
+def read_file(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A regular file's bytes, at most `limit` of them; OSError (with a reason) for anything else.
+
+    Opened non-blocking, so a named pipe or a device given as an image is refused, not waited on.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as f:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "is a folder", str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file (a pipe, socket or device)")
+        if st.st_size > limit:
+            raise OSError(f"{st.st_size:,} bytes, over the limit of {limit // (1024 * 1024)} MB for one image file")
+        data = f.read(limit + 1)
+    if len(data) > limit:  # it grew since fstat
+        raise OSError(f"over the limit of {limit // (1024 * 1024)} MB for one image file")
+    return data
 
 
 def check_arguments(size: int | None, mode: str, resize: str) -> None:
@@ -87,6 +124,8 @@ def decode_array(data: bytes, size: int | None, mode: str, resize: str) -> np.nd
         pixels = np.asarray(image)  # H×W or H×W×3
     except BadImage:
         raise
+    except Image.DecompressionBombError:  # as in identify, for frames read later
+        raise _too_large_bomb() from None
     except MemoryError:
         raise BadImage("not enough memory to decode it") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on malformed input
@@ -95,24 +134,72 @@ def decode_array(data: bytes, size: int | None, mode: str, resize: str) -> np.nd
 
 
 def _open(data: bytes, size: int | None, mode: str) -> Image.Image:
-    """Open and fully decode, refusing huge images before their pixels are read."""
-    # The pixel limit is checked explicitly (no process-wide warning filters: decoding runs in threads).
-    try:
-        image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError:
-        raise BadImage(f"refused: larger than {MAX_PIXELS // 1_000_000} megapixels (decompression bomb)") from None
+    """Open and fully decode, refusing other formats and huge images before their pixels are read."""
+    image = identify(data)
     width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise BadImage(
-            f"refused: {width}×{height} pixels is over the limit of "
-            f"{MAX_PIXELS // 1_000_000} megapixels (decompression bomb)"
-        )
     if width == 0 or height == 0:
         raise BadImage(f"empty image ({width}×{height} pixels)")
-    if size is not None and image.format == "JPEG":
-        image.draft(mode, (size, size))  # let libjpeg scale down by 2/4/8 while decoding
+    jpeg = image.format in ("JPEG", "MPO")
+    if jpeg and width * height > MAX_JPEG_PIXELS:
+        raise _too_large(width, height, MAX_JPEG_PIXELS)
+    if jpeg and size is not None:
+        image.draft(mode, (size, size))  # libjpeg decodes at 1/2, 1/4 or 1/8 of the side, still >= size
+    if image.size[0] * image.size[1] > MAX_PIXELS:
+        raise _too_large(width, height, MAX_PIXELS)
     image.load()
     return image
+
+
+def identify(data: bytes) -> Image.Image:
+    """Image.open(data, formats=FORMATS) without Pillow's own size warning (MAX_PIXELS is stricter).
+
+    Only the allowed formats' plugins look at the bytes; the detected format is checked again.
+    Raises BadImage for anything else (naming the format when it is a known one) and for a
+    damaged header. The pixels are not decoded yet.
+    """
+    fp, prefix = io.BytesIO(data), data[:16]
+    for fmt in FORMATS:
+        if fmt not in Image.OPEN:
+            continue  # WebP without Pillow's WebP support
+        factory, accept = Image.OPEN[fmt]
+        accepted = accept(prefix) if accept is not None else True
+        if not accepted or isinstance(accepted, str):  # a str: Pillow's "support not installed"
+            continue
+        fp.seek(0)
+        try:
+            image = factory(fp, "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # as Image.open: not this format after all
+        except Image.DecompressionBombError:  # a GIF frame that grows the canvas, caught by Pillow itself
+            raise _too_large_bomb() from None
+        except Exception as exc:  # noqa: BLE001 - a damaged header: the plugin's own error
+            raise BadImage(_reason(exc)) from None
+        if image.format not in DETECTED:
+            raise BadImage(f"{image.format} images are not accepted: send {FORMAT_NAMES}")
+        return image
+    what = next((name for magic, name in _OTHER_FORMATS if data.lstrip()[: len(magic)].startswith(magic)), None)
+    if what:
+        raise BadImage(f"{what} files are not accepted: send {FORMAT_NAMES}")
+    raise BadImage(f"not an image (unknown or unsupported format): send {FORMAT_NAMES}")
+
+
+_OTHER_FORMATS = (  # (leading bytes, name): only to say what a refused file is
+    (b"%!PS", "PostScript (EPS)"), (b"\xc5\xd0\xd3\xc6", "PostScript (EPS)"), (b"%PDF", "PDF"),
+    (b"8BPS", "Photoshop (PSD)"), (b"<svg", "SVG"), (b"<?xml", "XML or SVG"), (b"\x00\x00\x01\x00", "icon (ICO)"),
+    (b"icns", "icon (ICNS)"), (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
+    (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x00\x00\x00\x18ftypheic", "HEIC"), (b"\x00\x00\x00\x1cftypavif", "AVIF"),
+)
+
+
+def _too_large_bomb() -> BadImage:
+    return BadImage(f"refused: over the limit of {MAX_PIXELS / 1e6:.1f} megapixels (decompression bomb)")
+
+
+def _too_large(width: int, height: int, limit: int) -> BadImage:
+    return BadImage(
+        f"refused: {width}×{height} pixels is over the limit of {limit / 1e6:.1f} megapixels "
+        "(decompression bomb); send a smaller image"
+    )
 
 
 def to_mode(image: Image.Image, mode: str) -> Image.Image:
@@ -126,10 +213,22 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
     elif image.mode == "L" and "transparency" in image.info:
         image = image.convert("LA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (BACKGROUND,) * 4)
-        image = Image.alpha_composite(background, rgba)
-    return image.convert(mode)
+        image = over_white(image)
+    return image if image.mode == mode else image.convert(mode)
+
+
+def over_white(image: Image.Image) -> Image.Image:
+    """An image with alpha composited over white, as RGB (L for LA): out = a·color + (1 − a)·255.
+
+    Only the output image is allocated (4 bytes a pixel for RGB, besides the input), where
+    alpha_composite over an RGBA background took 12.
+    """
+    if image.mode not in ("RGBA", "LA"):
+        image = image.convert("LA" if image.mode == "La" else "RGBA")
+    base = image.mode[:-1]
+    out = Image.new(base, image.size, (BACKGROUND,) * len(base))
+    out.paste(image, (0, 0), image)  # the image's own alpha band is the mask
+    return out
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:

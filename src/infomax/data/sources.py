@@ -3,10 +3,17 @@
 Readers list names, then read bytes by name; decoding workers reopen the same tree by path
 (`open_tree`, cached per process). Zip members are read straight from a memory map of the
 archive (no ZipExtFile per member), with the CRC checked.
+
+Limits: a file or zip member over MAX_FILE_BYTES (128 MB, decode.py) is not read; a zip member
+over RATIO_FREE_BYTES (1 MB) whose size is more than MAX_RATIO times its compressed size is not
+decompressed (a zip bomb), and no member is ever decompressed past its declared size. Such files,
+broken links and files that are not regular files raise OSError with the reason; the readers list
+them, with it, in skipped.txt.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mmap
 import os
@@ -16,8 +23,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from infomax.data.decode import MAX_FILE_BYTES, read_file
 from infomax.data.store import release_mapping
 from infomax.errors import InfomaxError
+
+MAX_RATIO = 100  # uncompressed ÷ compressed size of a zip member (image files rarely pass 10)
+RATIO_FREE_BYTES = 1024 * 1024  # members up to this size are read whatever their ratio
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zip local file header, 30 bytes
@@ -49,8 +60,18 @@ class FolderTree:
         return sorted(self._listing(), key=natural_key)
 
     def read(self, name: str) -> bytes:
-        with open(self.path / name, "rb") as f:
-            return f.read()
+        """A file's bytes; OSError with the reason for a broken link, a pipe or a file over the limit."""
+        path = self.path / name
+        try:
+            return read_file(path)
+        except FileNotFoundError as exc:
+            if path.is_symlink():
+                raise OSError(_broken_reason(path, exc)) from None
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise OSError(_broken_reason(path, exc)) from None
+            raise
 
     def release(self) -> None:
         """Nothing to release: files are read, not mapped."""
@@ -71,13 +92,24 @@ class FolderTree:
                     if is_hidden(file):
                         continue
                     name = file if rel == "." else f"{rel}/{file}"
+                    path = os.path.join(folder, file)
                     try:
-                        st = os.stat(os.path.join(folder, file))
-                    except OSError:
-                        continue  # a broken link: not a file we can read
+                        st = os.stat(path)
+                    except OSError:  # a broken link: listed, and skipped with the reason when read
+                        try:
+                            st = os.lstat(path)
+                        except OSError:
+                            continue  # gone since the listing
                     stats[name] = (st.st_size, st.st_mtime_ns)
             self._stats = stats
         return self._stats
+
+
+def _broken_reason(path: Path, exc: OSError) -> str:
+    target = os.readlink(path) if path.is_symlink() else "?"
+    if exc.errno == errno.ELOOP:
+        return f"a symbolic link in a loop (to {target}); fix or remove the link"
+    return f"a broken symbolic link (to {target}, which does not exist); fix or remove the link"
 
 
 class ZipTree:
@@ -103,13 +135,18 @@ class ZipTree:
         return sorted(self._infos, key=natural_key)
 
     def read(self, name: str) -> bytes:
-        """A member's bytes; raises OSError with a reason when the member is damaged."""
+        """A member's bytes; raises OSError with a reason when the member is damaged or too large."""
         info = self._infos[name]
+        check_member(info)
         if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            try:
-                return self._own_zip().read(info)  # encrypted or unusual compression: the slow path
+            try:  # encrypted or unusual compression: the slow path, read no further than declared
+                with self._own_zip().open(info) as member:
+                    data = member.read(info.file_size + 1)
             except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise OSError(f"cannot read archive member: {exc}") from None
+            if len(data) != info.file_size:
+                raise OSError(f"damaged archive member {name} ({len(data):,} bytes, {info.file_size:,} declared)")
+            return data
         start = info.header_offset
         end = start + _LOCAL_HEADER.size
         if self._map is None or end > len(self._map):
@@ -122,10 +159,12 @@ class ZipTree:
         if len(raw) != info.compress_size:
             raise OSError("truncated archive member")
         if info.compress_type == zipfile.ZIP_DEFLATED:
-            try:
-                raw = zlib.decompress(raw, -15)
+            try:  # never more than the declared size, whatever the stream holds
+                raw = zlib.decompressobj(-15).decompress(raw, info.file_size + 1)
             except zlib.error as exc:
                 raise OSError(f"damaged archive member ({exc})") from None
+        if len(raw) != info.file_size:
+            raise OSError(f"damaged archive member {name} ({len(raw):,} bytes or more, {info.file_size:,} declared)")
         if zlib.crc32(raw) != info.CRC:
             raise OSError("damaged archive member (CRC mismatch)")
         return raw
@@ -156,6 +195,17 @@ class ZipTree:
             self.close()
         except (AttributeError, BufferError, OSError):
             pass  # partly built, or already closed
+
+
+def check_member(info: zipfile.ZipInfo) -> None:
+    """OSError naming the member when its declared size or compression ratio is over the limits."""
+    size, packed = info.file_size, max(info.compress_size, 1)
+    if size > MAX_FILE_BYTES:
+        raise OSError(f"archive member {info.filename} is {size:,} bytes uncompressed, over the limit of "
+                      f"{MAX_FILE_BYTES // (1024 * 1024)} MB for one image file")
+    if size > RATIO_FREE_BYTES and size > MAX_RATIO * packed:
+        raise OSError(f"archive member {info.filename} expands {size / packed:,.0f}:1 ({packed:,} to {size:,} "
+                      f"bytes), over the limit of {MAX_RATIO}:1 (a zip bomb?); store it as PNG or JPEG, or leave it out")
 
 
 def open_tree(path: str | Path) -> FolderTree | ZipTree:

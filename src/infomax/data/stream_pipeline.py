@@ -187,11 +187,7 @@ def count_samples(url: str, wds) -> int:
 
 def first_sample(urls: list[str], wds) -> tuple[tuple[int, int, int], bool]:
     """(C×H×W of the first decodable image, whether samples carry .cls labels), for shards without manifest."""
-    import io
-
-    from PIL import Image
-
-    from infomax.data.decode import BadImage, decode_array
+    from infomax.data.decode import BadImage, decode_array, identify
 
     pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples(handler=wds.warn_and_continue))
     for sample in pipeline:
@@ -199,8 +195,7 @@ def first_sample(urls: list[str], wds) -> tuple[tuple[int, int, int], bool]:
         if data is None:
             continue
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                mode = "L" if image.mode in GRAY_MODES else "RGB"
+            mode = "L" if identify(data).mode in GRAY_MODES else "RGB"  # the allowed formats only
             pixels = decode_array(data, None, mode, "shorter-crop")
         except (BadImage, OSError):
             continue

@@ -80,13 +80,17 @@ def run_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise InfomaxError(f"--k must be at least 1, got {args.k}")
     index = GalleryIndex.load(args.index)
+    k = min(args.k, len(index))  # before anything is sized by k: --k 10**9 allocates nothing more
+    if k < args.k:
+        print(f"search: note: --k {args.k} is more than the {len(index):,} gallery images; showing all of them",
+              file=sys.stderr)
     if args.embeddings:
         from infomax.embed.files import load_embeddings
 
         index.check_embeddings(load_embeddings(args.embeddings))
     found = []
     if args.row:
-        scores, pos = search.search_rows(index, args.row, args.k)
+        scores, pos = search.search_rows(index, args.row, k)
         found += search.results(index, [f"row {r} ({index.ids[r]})" for r in args.row], scores, pos)
     if args.images:
         recorded = index.info.get("checkpoint")
@@ -97,10 +101,10 @@ def run_search(args: argparse.Namespace) -> int:
             print(f"search: note: the index holds features of {recorded}; images encoded with another "
                   "checkpoint only match if it is the same model", file=sys.stderr)
         vectors = search.encode_files(args.images, checkpoint, index.dim)
-        scores, pos = index.search(vectors, min(args.k, len(index)))
+        scores, pos = index.search(vectors, k)
         found += search.results(index, list(args.images), scores, pos)
     if args.json:
-        text = json.dumps({"index": str(args.index), "k": args.k, "results": found}, indent=2)
+        text = json.dumps({"index": str(args.index), "k": k, "results": found}, indent=2)
         if args.json == "-":
             print(text)
         else:

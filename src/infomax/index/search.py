@@ -13,6 +13,7 @@ from infomax.index.store import GalleryIndex
 def search_rows(index: GalleryIndex, rows: list[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Neighbours of gallery vectors themselves (positions), the query itself left out: Q×k scores and positions."""
     rows = [int(r) for r in rows]
+    k = min(int(k), len(index))  # the outputs are Q×k: never wider than the gallery
     queries = np.stack([index.vector(r) for r in rows])  # Q×D
     scores, pos = index.search(queries, min(k + 1, len(index)))
     out_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)

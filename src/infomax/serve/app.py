@@ -6,7 +6,8 @@
     GET  /healthz           liveness
     GET  /                  the search page (static HTML, CSS and JavaScript)
 
-Every error is a 4xx with a JSON body {"error": "what is wrong"}.
+Every error is a 4xx with a JSON body {"error": "what is wrong"}; an upload that finds every
+decode slot and its queue taken (limits.DecodeGate) gets 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infomax import __version__
+from infomax.data.decode import FORMAT_NAMES, MAX_PIXELS
 from infomax.errors import InfomaxError
-from infomax.serve.limits import MAX_UPLOAD_BYTES, BodyLimit, megabytes
+from infomax.serve.limits import MAX_DECODES, MAX_UPLOAD_BYTES, RETRY_AFTER_S, BodyLimit, DecodeGate, megabytes
 from infomax.serve.schema import SEARCH_BODY, SEARCH_RESPONSES
 from infomax.serve.service import DEFAULT_K, MAX_K, Query, SearchService
 
@@ -37,11 +39,17 @@ STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = ("image/", "application/octet-stream")  # what an upload may be declared as
 
 
-def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> FastAPI:
-    """The app around a loaded service (the caller owns the service and closes it)."""
+def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_decodes: int = MAX_DECODES,
+               max_waiting: int | None = None) -> FastAPI:
+    """The app around a loaded service (the caller owns the service and closes it).
+
+    max_decodes: uploads decoded at once; max_waiting: uploads queued for a decode beyond those
+    (default 8 per decode); more at once get 503 with Retry-After.
+    """
     app = FastAPI(title="infomax image search", version=__version__,
                   description="Search a gallery of images by example, with features learned without labels.")
     app.state.service = service
+    gate = app.state.decode_gate = DecodeGate(max_decodes, max_waiting)
     # the whole request may carry a little multipart framing besides the file itself
     app.add_middleware(BodyLimit, limit=max_upload_bytes + 64 * 1024, upload_limit=max_upload_bytes)
     add_error_handlers(app)
@@ -55,7 +63,8 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES)
     @app.get("/healthz", summary="liveness check")
     async def healthz() -> dict:
         return {"status": "ok", "gallery": service.size,
-                "searches": service.batcher.jobs, "batches": service.batcher.batches}
+                "searches": service.batcher.jobs, "batches": service.batcher.batches,
+                "uploads_in_progress": gate.inside, "uploads_refused_busy": gate.refused}
 
     @app.get("/api/info", summary="the gallery and the limits of the search API")
     async def info() -> dict:
@@ -66,6 +75,8 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES)
             "default_k": DEFAULT_K,
             "max_k": MAX_K,
             "max_upload_bytes": max_upload_bytes,
+            "max_pixels": MAX_PIXELS,
+            "max_decodes": gate.slots,
         }
 
     @app.post("/api/search", summary="nearest gallery images to an uploaded image or a gallery row",
@@ -76,7 +87,14 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES)
         if media == "application/json":
             query, echo = await _by_id(service, request)
         elif media == "multipart/form-data":
-            query, echo = await _by_upload(service, request, max_upload_bytes)
+            if not gate.enter():  # refused before the body is read
+                raise HTTPException(503, f"busy: {gate.slots} uploads are being decoded and {gate.waiting} more are "
+                                         f"waiting; try again in {RETRY_AFTER_S} s",
+                                    headers={"Retry-After": str(RETRY_AFTER_S)})
+            try:
+                query, echo = await _by_upload(service, request, max_upload_bytes, gate)
+            finally:
+                gate.leave()
         else:
             raise HTTPException(415, f"content type {media or '(none)'} is not accepted: send multipart/form-data "
                                      'with an image in the field "file", or application/json {"id": ROW, "k": 10}')
@@ -113,23 +131,31 @@ async def _by_id(service: SearchService, request: Request) -> tuple[Query, dict]
     return Query(k=k, row=row), {"type": "row", **service.gallery.describe(row)}
 
 
-async def _by_upload(service: SearchService, request: Request, limit: int) -> tuple[Query, dict]:
-    async with request.form(max_files=1, max_fields=4) as form:
+async def _by_upload(service: SearchService, request: Request, limit: int, gate: DecodeGate) -> tuple[Query, dict]:
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except StarletteHTTPException as exc:  # malformed multipart: starlette's 400 with a terse reason
+        if exc.status_code != 400:
+            raise
+        raise HTTPException(400, f"the multipart body cannot be read ({exc.detail}): send multipart/form-data "
+                                 'with one image in a file field named "file"') from None
+    try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, 'the multipart form needs the image in a file field named "file"')
         declared = (upload.content_type or "").lower()
         if declared and not declared.startswith(IMAGE_TYPES):
-            raise HTTPException(415, f"the upload is declared as {declared}, not an image: send a JPEG, PNG, "
-                                     "GIF, BMP or WebP file")
+            raise HTTPException(415, f"the upload is declared as {declared}, not an image: send a {FORMAT_NAMES} file")
         raw_k = form.get("k")
         k = _check_k(service, _as_int(raw_k) if raw_k not in (None, "") else DEFAULT_K)
         data = await upload.read(limit + 1)
         name = upload.filename or "upload"
+    finally:
+        await form.close()
     if len(data) > limit:
         raise HTTPException(413, f"the upload is over {megabytes(limit)}: send a smaller image")
     try:
-        pixels = await run_in_threadpool(service.decode, data)
+        pixels = await run_in_threadpool(gate.run, service.decode, data)
     except InfomaxError as exc:
         raise HTTPException(400, f"cannot use the upload {name!r}: {_reason(exc)}") from None
     return Query(k=k, image=pixels), {"type": "upload", "filename": name, "bytes": len(data)}
@@ -161,6 +187,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server logged it"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -22,6 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (for uploaded images)")
     p.add_argument("--threads", type=int, help="threads for the model and the index scan (default: all cores but one)")
+    p.add_argument("--max-decodes", type=int, default=4, metavar="N",
+                   help="uploads decoded at once (default 4); 8×N more may wait, beyond that uploads get 503")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=run)
     return p
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None and args.threads < 1:
         raise InfomaxError(f"--threads must be at least 1 (got {args.threads})")
+    if args.max_decodes < 1:
+        raise InfomaxError(f"--max-decodes must be at least 1 (got {args.max_decodes})")
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
     try:
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     gc.freeze()  # the loaded gallery and model are long-lived: keep them out of every collection
     try:
-        app = create_app(service)
+        app = create_app(service, max_decodes=args.max_decodes)
         config = uvicorn.Config(app, workers=1, log_level="warning", access_log=args.access_log,
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)

@@ -1,11 +1,52 @@
-"""Request size limit, enforced before a body is read: by its declared length, then as it streams in."""
+"""The service's limits: request size, enforced before a body is read (by its declared length,
+then as it streams in), and how many uploads are read and decoded at once."""
 
 from __future__ import annotations
+
+import threading
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
+MAX_DECODES = 4  # uploads decoded at once (each at most decode.MAX_PIXELS: about 130 MB at the worst)
+WAITING_PER_DECODE = 8  # uploads that may wait for a decode, per decode slot (each holds its body, <= 10 MB)
+RETRY_AFTER_S = 1  # the Retry-After of a 503
+
+
+class DecodeGate:
+    """At most `slots` uploads decode at once and `waiting` more wait for a turn; past that, `enter`
+    says no and the app answers 503 with Retry-After. Threading primitives: any thread (a test)
+    can hold `decoding`.
+    """
+
+    def __init__(self, slots: int = MAX_DECODES, waiting: int | None = None):
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, got {slots}")
+        self.slots = slots
+        self.waiting = WAITING_PER_DECODE * slots if waiting is None else waiting
+        self.decoding = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self.inside = 0  # uploads admitted: being read, waiting or decoding
+        self.refused = 0  # uploads answered 503 so far
+
+    def enter(self) -> bool:
+        """Admit one upload (True), or count a refusal (False) when slots and queue are full."""
+        with self._lock:
+            if self.inside >= self.slots + self.waiting:
+                self.refused += 1
+                return False
+            self.inside += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inside -= 1
+
+    def run(self, fn, *args):
+        """fn(*args) in a decode slot, waiting for one (called in a worker thread)."""
+        with self.decoding:
+            return fn(*args)
 
 
 def megabytes(n: int) -> str:

@@ -36,7 +36,7 @@ SEARCH_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG, GIF, BMP or WebP image, at most 10 MB and 50 megapixels"},
+                        "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG, WebP, GIF, BMP or TIFF image, at most 10 MB and 16.8 megapixels"},
                         "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": DEFAULT_K},
                     },
                 }
@@ -59,9 +59,12 @@ SEARCH_BODY = {
 
 SEARCH_RESPONSES = {
     200: {"model": SearchResult, "description": "the k nearest gallery images (a row query leaves itself out)"},
-    400: {"model": Error, "description": "not an image, truncated or damaged, over 50 megapixels, or invalid JSON"},
+    400: {"model": Error, "description": "not an accepted image (JPEG, PNG, WebP, GIF, BMP, TIFF), truncated or "
+                                         "damaged, over 16.8 megapixels, a malformed multipart body, or invalid JSON"},
     404: {"model": Error, "description": "no gallery image has this id"},
     413: {"model": Error, "description": "upload over 10 MB"},
     415: {"model": Error, "description": "neither multipart/form-data nor application/json, or a non-image upload type"},
     422: {"model": Error, "description": "k out of range, or a missing field"},
+    503: {"model": Error, "description": "busy: every upload decode slot and its queue taken; retry after the "
+                                         "Retry-After header's seconds"},
 }
