@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-memory", metavar="SIZE", help="memory the build may use, e.g. 4G: auto picks "
                    "ivfpq when an in-memory index would need more")
     p.add_argument("--threads", type=int, default=None, help="build threads (default: all cores)")
+    p.add_argument("--shards", type=int, default=1, metavar="K", help="split the gallery into K indexes by row "
+                   "range, built one after another and searched together (default 1)")
     p.set_defaults(func=run_index)
 
     p = subparsers.add_parser(
@@ -52,8 +54,14 @@ def run_index(args: argparse.Namespace) -> int:
 
     emb = load_embeddings(args.embeddings)
     split = args.split or ("train" if "train" in emb.splits else emb.splits[0])
-    index = build_gallery(args.embeddings, args.out, split=split, kind=args.kind, threads=args.threads, emb=emb,
-                          max_memory=parse_size(args.max_memory) if args.max_memory else None)
+    options = dict(kind=args.kind, threads=args.threads, emb=emb,
+                   max_memory=parse_size(args.max_memory) if args.max_memory else None)
+    if args.shards != 1:
+        from infomax.index.sharded import build_sharded
+
+        index = build_sharded(args.embeddings, args.out, args.shards, split=split, **options)
+    else:
+        index = build_gallery(args.embeddings, args.out, split=split, **options)
     settings = ", ".join(f"{k}={v}" for k, v in index.params.items())
     print(f"index: {len(index)} vectors ({split}, {index.dim} dims), {index.kind}"
           f"{f' ({settings})' if settings else ''}, built in {index.info['build_seconds']} s -> {args.out}")
@@ -73,13 +81,13 @@ def parse_size(text: str) -> int:
 def run_search(args: argparse.Namespace) -> int:
     require_all(INDEX, "index", "infomax search")
     from infomax.index import search
-    from infomax.index.store import GalleryIndex
+    from infomax.index.sharded import open_index
 
     if not args.images and not args.row:
         raise InfomaxError("nothing to search: give IMAGE files or --row N")
     if args.k < 1:
         raise InfomaxError(f"--k must be at least 1, got {args.k}")
-    index = GalleryIndex.load(args.index)
+    index = open_index(args.index)
     k = min(args.k, len(index))  # before anything is sized by k: --k 10**9 allocates nothing more
     if k < args.k:
         print(f"search: note: --k {args.k} is more than the {len(index):,} gallery images; showing all of them",

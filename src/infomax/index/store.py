@@ -78,7 +78,8 @@ def write_folder(out_dir: str | Path, fill) -> Path:
     """Create an index folder atomically: fill(tmp_folder) writes its files, then it is renamed
     into place (replacing an older index there; a folder that is not an index is refused)."""
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / INFO).is_file())):
+    is_index = (out / INFO).is_file() or (out / "shards.json").is_file()  # one index, or a sharded one
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_index)):
         raise InfomaxError(f"{out} exists and is not an index folder; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -277,17 +278,20 @@ def build_info(kind: str, params: dict, emb_dir: str | Path, emb, split: str, n:
 
 def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train", kind: str = "auto",
                   params: dict | None = None, threads: int | None = None, emb=None,
-                  max_memory: int | None = None) -> GalleryIndex:
+                  max_memory: int | None = None, rows: np.ndarray | None = None) -> GalleryIndex:
     """Index one split ('all' for every row) of an embeddings folder into out_dir; returns it loaded.
 
     params override the kind's defaults (see `infomax.index.build`); max_memory (bytes) steers
-    'auto' to ivfpq when an in-memory index would not fit.
+    'auto' to ivfpq when an in-memory index would not fit; rows (int64, ascending) index only
+    those embeddings rows of the split (one shard of a sharded index).
     """
     from infomax.embed.files import load_embeddings
     from infomax.index.build import build_faiss, choose_kind, default_params, normalize
 
     emb = emb if emb is not None else load_embeddings(emb_dir)
-    if split == "all":
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+    elif split == "all":
         rows = np.arange(len(emb), dtype=np.int64)
     else:
         rows = emb.rows(split)
