@@ -141,13 +141,12 @@ def test_one_channel_jitter_keeps_mean_gray():
     assert F.mse_loss(y, x) > 0
 
 
-def test_default_fits_the_images_channels_and_size():
-    # 3-channel images from 22 px up get the plain default: CIFAR-10's runs are unchanged
+def test_default_fits_the_images_size():
+    # images of 22 px and more get the plain default: CIFAR-10's and Tiny ImageNet's runs are unchanged
     assert parse_augment("default", (3, 32, 32)) == Augment() == parse_augment("default", (3, 22, 22))
-    # 1-channel: no colour jitter or grayscale; crops as for RGB
-    assert parse_augment("default", (1, 28, 28)) == Augment(jitter=0.0, grayscale=0.0)
+    assert parse_augment("default", (1, 28, 28)) == Augment() == parse_augment("default", (3, 64, 64))
     # under 22 px the smallest crop keeps 12 pixels a side: area (12 / 16)² = 0.5625 of a 16-px image
-    assert parse_augment("default", (1, 16, 16)) == Augment(crop_scale=0.5625, jitter=0.0, grayscale=0.0)
+    assert parse_augment("default", (1, 16, 16)) == Augment(crop_scale=0.5625)
     assert parse_augment("default", (3, 21, 21)).crop_scale == pytest.approx(144 / 441)
     assert parse_augment("default", (3, 8, 8)) == Augment(crop_scale=1.0)  # 8 px: no crop at all
     # the boxes drawn for 16-px images cover at least 144 of their 256 pixels

@@ -178,14 +178,12 @@ class Augment:
 
     @classmethod
     def default_for(cls, channels: int, size: int) -> Augment:
-        """`default` fitted to the images (C×size×size): no colour jitter or grayscale on 1-channel
-        images (nothing to saturate; brightness and contrast carry the content), and on images
-        under 22 px a smallest crop area that keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px,
-        0.3 from 22 px up). RGB images of 22 px and more get Augment() itself."""
-        scale = min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2))
-        if channels == 1:
-            return cls(crop_scale=scale, jitter=0.0, grayscale=0.0)
-        return cls(crop_scale=scale)
+        """`default` fitted to the images' size: on images under 22 px a smallest crop area that
+        keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px), from 22 px up Augment() itself.
+        On 1-channel images the jitter is brightness and contrast only and grayscale does nothing
+        (see apply_jitter and random_grayscale), whatever the size. `channels` is kept so the
+        rule can depend on it."""
+        return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)))
 
     @property
     def is_identity(self) -> bool:
