@@ -16,7 +16,7 @@ from pathlib import Path
 
 DEFAULT_DATA = "digits,size=16"  # 8×8 digits read at 16×16: 2.6× cheaper steps than 32×32, same baselines
 DEFAULT_STEPS = 5000  # about 3 minutes of training on a quiet 2-core CPU at 16×16 (docs/better.md#the-demo)
-DEFAULT_MINUTES = 3.0  # the cap on a slower or busier machine (the cosine schedule then follows the clock)
+DEFAULT_MINUTES = 3.0  # the cap on a slower or busier machine
 FEATURE = "y"  # the one feature every protocol scores: μ, what `infomax index` and `serve` search
 BASELINES = ["pixels", "pca"]
 # What the demo passes to infomax.fit on top of the preset, per data kind ("*": every kind).
