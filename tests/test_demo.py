@@ -1,18 +1,54 @@
-"""The demo chains every stage end to end; here on the bundled digits with a tiny budget."""
+"""The demo chains every stage end to end; here on its own data (digits at 16 px) with a tiny
+budget. Whether it proves the method at its real budget is benchmarks/bench_demo.py's job."""
 
 import json
+import shlex
+
+import numpy as np
+import pytest
 
 from infomax.cli import main
+from infomax.demo import DEFAULT_DATA, demo_settings
+from infomax.embed.files import load_embeddings
 
 
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("INFOMAX_HOME", str(tmp_path / "home"))
     out = tmp_path / "demo"
-    assert main(["demo", "--data", "digits,size=16", "--out", str(out), "--minutes", "0.05", "--device", "cpu"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "6", "--minutes", "5", "--device", "cpu", "--seed", "1"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed[-1] == str(out.resolve())
-    for name in ("report.md", "eval.json", "eval.md", "grid.png", "map.png", "run/loss.png", "embeddings/embeddings/part-00000.npy"):
+    # the last lines: the folder, then the command that serves the demo's own index
+    serve = shlex.split(printed[-1])
+    assert printed[-3] == str(out.resolve())
+    assert serve[:2] == ["infomax", "serve"]
+    assert serve[serve.index("--index") + 1] == str(out / "index")
+    assert serve[serve.index("--checkpoint") + 1] == str(out / "run")
+    for name in ("report.md", "eval.json", "eval.md", "grid.png", "map.png", "run/loss.png",
+                 "embeddings/embeddings/part-00000.npy", "index/index.json"):
         assert (out / name).is_file(), name
+
+    config = json.loads((out / "run" / "config.json").read_text())
+    assert config["data"]["spec"] == DEFAULT_DATA and config["data"]["image_shape"] == [1, 16, 16]
+    assert config["train"]["run"]["seed"] == 1 and config["train"]["optim"]["max_steps"] == 6
+    assert config["train"]["data"]["augment"] == demo_settings(DEFAULT_DATA)["augment"]
+
     report = json.loads((out / "eval.json").read_text())
-    text = json.dumps(report)
-    assert "pixels" in text and "knn" in text.lower()
+    results = report["results"]
+    assert set(results) == {"y", "pixels", "pca256"}  # one learned feature, scored with every protocol
+    # the margins are μ's score minus the better baseline's, protocol by protocol
+    for key, margin in report["margins"]["y"].items():
+        best = max(results["pixels"][key], results["pca256"][key])
+        assert margin == pytest.approx(results["y"][key] - best), key
+    assert {"knn_majority_k1", "linear_probe", "precision@10", "map@100"} <= set(report["margins"]["y"])
+    text = (out / "report.md").read_text()
+    assert "| y (μ) − best baseline |" in text and "infomax serve --index" in text
+
+    # the index holds the train split's μ (the gallery the eval searched), row for row
+    vectors = np.asarray(load_embeddings(out / "embeddings").vectors)
+    info = json.loads((out / "index" / "index.json").read_text())
+    assert info["size"] == 1437 and info["split"] == "train" and vectors.shape == (1797, 256)
+    rows = np.load(out / "index" / "rows.npy")
+    unit = vectors[rows].astype(np.float64)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    assert sorted(rows.tolist()) == sorted(load_embeddings(out / "embeddings").rows("train").tolist())
+    np.testing.assert_allclose(np.load(out / "index" / "vectors.npy"), unit, atol=1e-6)

@@ -15,6 +15,7 @@ from infomax.train.augment import (
     random_grayscale,
     random_rescale,
     random_resized_crop,
+    resized_crop_thetas,
 )
 
 
@@ -138,6 +139,21 @@ def test_one_channel_jitter_keeps_mean_gray():
     y = apply_jitter(x, factors)
     torch.testing.assert_close(y.mean((1, 2, 3)), x.mean((1, 2, 3)))
     assert F.mse_loss(y, x) > 0
+
+
+def test_default_fits_the_images_size():
+    # images of 22 px and more get the plain default: CIFAR-10's and Tiny ImageNet's runs are unchanged
+    assert parse_augment("default", (3, 32, 32)) == Augment() == parse_augment("default", (3, 22, 22))
+    assert parse_augment("default", (1, 28, 28)) == Augment() == parse_augment("default", (3, 64, 64))
+    # under 22 px the smallest crop keeps 12 pixels a side: area (12 / 16)² = 0.5625 of a 16-px image
+    assert parse_augment("default", (1, 16, 16)) == Augment(crop_scale=0.5625)
+    assert parse_augment("default", (3, 21, 21)).crop_scale == pytest.approx(144 / 441)
+    assert parse_augment("default", (3, 8, 8)) == Augment(crop_scale=1.0)  # 8 px: no crop at all
+    # the boxes drawn for 16-px images cover at least 144 of their 256 pixels
+    x = torch.zeros(4096, 1, 16, 16)
+    theta = resized_crop_thetas(4096, parse_augment("default", (1, 16, 16)).crop_scale, _gen(), x)
+    area = theta[:, 0, 0] * theta[:, 1, 1] * 256
+    assert area.min() >= 144 - 1e-3 and area.max() <= 256 + 1e-3
 
 
 def test_parse_augment():

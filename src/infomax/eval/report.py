@@ -117,6 +117,28 @@ def skip_reason(emb, gallery: str, query: str | None) -> str | None:
     return None
 
 
+def margins(results: dict) -> dict[str, dict[str, float]]:
+    """Per learned feature set, its score minus the best baseline's, per protocol both were scored
+    on: {"y": {"knn_majority_k1": 0.011, ...}} (fractions; positive: the learned features win).
+    Empty when there is no baseline."""
+    base = {name: r for name, r in results.items() if r.get("kind") == "baseline"}
+    out: dict[str, dict[str, float]] = {}
+    for name, r in results.items():
+        if r.get("kind") == "baseline" or not base:
+            continue
+        scored = {k: r[k] - max(b[k] for b in base.values() if k in b)
+                  for k in HEADERS if k in r and any(k in b for b in base.values())}
+        if scored:
+            out[name] = scored
+    return out
+
+
+def margin_row(name: str, margin: dict[str, float], used: list[str]) -> str:
+    """The table row 'learned − best baseline' of one feature set, in points (signed)."""
+    cells = [f"{100 * margin[k]:+.2f}" if k in margin else "—" for k in used]
+    return f"| {title(name)} − best baseline | | " + " | ".join(cells) + " |"
+
+
 def markdown(report: dict) -> str:
     """eval.md: the results table, the protocols used, the prior check and the notes."""
     lines = [f"# Evaluation of `{report['embeddings']}`", ""]
@@ -132,6 +154,7 @@ def markdown(report: dict) -> str:
         for name, r in results.items():
             cells = [f"{100 * r[k]:.2f}" if k in r else "—" for k in used]
             lines.append(f"| {title(name, r.get('kind', 'learned'))} | {r['dims']} | " + " | ".join(cells) + " |")
+        lines += [margin_row(name, m, used) for name, m in margins(results).items()]
         lines += ["", "Protocols:", ""] + [f"- **{HEADERS[k]}**: {PROTOCOLS[k]}" for k in used] + [""]
     if report.get("prior"):
         lines += ["## Prior check", ""] + [f"- {line}" for line in prior_lines(report["prior"])]

@@ -71,6 +71,8 @@ def evaluate(embeddings: str | Path, out: str | Path | None = None, *, features:
             )}
         if any(not n for *_, n in sets):
             result["notes"].append("kNN and retrieval are scored on y (μ), the search features; fc and conv are probed only")
+    if report.margins(result.get("results", {})):
+        result["margins"] = report.margins(result["results"])  # learned − best baseline, per protocol
     json_path, md_path = report.write_report(result, out)
     print(report.markdown(result))
     report.log(f"eval: wrote {json_path}, {md_path} and {out / 'prior.png'}")

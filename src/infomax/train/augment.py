@@ -16,6 +16,7 @@ from infomax.errors import InfomaxError
 
 LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
 CROPS = ("resized", "pad", "none")
+MIN_CROP_SIDE = 12  # `default` on small images: its smallest resized crop keeps this many pixels a side
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -175,6 +176,15 @@ class Augment:
         """The recipe that changes nothing."""
         return cls(crop="none", flip=0.0, jitter=0.0, grayscale=0.0)
 
+    @classmethod
+    def default_for(cls, channels: int, size: int) -> Augment:
+        """`default` fitted to the images' size: on images under 22 px a smallest crop area that
+        keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px), from 22 px up Augment() itself.
+        On 1-channel images the jitter is brightness and contrast only and grayscale does nothing
+        (see apply_jitter and random_grayscale), whatever the size. `channels` is kept so the
+        rule can depend on it."""
+        return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)))
+
     @property
     def is_identity(self) -> bool:
         """True when the recipe changes nothing."""
@@ -212,16 +222,17 @@ class Augment:
         return x
 
 
-def parse_augment(text: str) -> Augment | None:
+def parse_augment(text: str, image_shape: tuple[int, ...] | None = None) -> Augment | None:
     """Read the config key `augment`: "none", "default", or options such as "crop=pad,pad=4,flip=0.5".
 
-    Options not given keep their Augment defaults. Returns None for "none".
+    Options not given keep their Augment defaults. Returns None for "none". With the images'
+    shape (C, H, W), "default" is Augment.default_for(C, H), fitted to them.
     """
     text = text.strip()
     if text == "none":
         return None
     if text == "default":
-        return Augment()
+        return Augment.default_for(image_shape[0], image_shape[-1]) if image_shape else Augment()
     options: dict = {}
     for item in text.split(","):
         key, eq, value = (part.strip() for part in item.partition("="))

@@ -93,7 +93,7 @@ def is_stream(data) -> bool:
 
 def feed_for(data, cfg, ranks: Ranks, device: torch.device, channels_last: bool):
     """The feed of a Dataset's train split (ArrayFeed) or of a Stream (StreamFeed)."""
-    optim, augment = cfg.optim, parse_augment(cfg.data.augment)
+    optim, augment = cfg.optim, parse_augment(cfg.data.augment, data.image_shape)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if is_stream(data):
         return StreamFeed(data, cfg.run.seed, ranks, optim.batch_size, cfg.data.workers, augment, device, memory_format)

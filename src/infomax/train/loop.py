@@ -62,7 +62,7 @@ def model_config_for(cfg: Config, dataset: Dataset, encoder: torch.nn.Module | N
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
     name = "custom" if encoder is not None else cfg.model.encoder
     mc = dataclasses.replace(cfg.model, image_size=h, in_channels=c, encoder=name)
-    augment = parse_augment(cfg.data.augment)
+    augment = parse_augment(cfg.data.augment, dataset.image_shape)
     if (name == "cnn" and augment is not None and 0 < augment.rescale < h
             and num_blocks_for(augment.rescale) != mc.num_blocks):
         smallest = 2 ** (mc.num_blocks + 1) + 1  # the smallest size with the same number of blocks
