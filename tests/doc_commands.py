@@ -26,7 +26,10 @@ SKIP = {
     r"pip install .*": "installs from PyPI; the suite runs in the installed environment",
     r"torchrun .*": "8 GPUs or several machines; tests/train/test_distributed.py runs torchrun on 2 CPU processes",
     r"srun .*": "a Slurm cluster of GPU machines",
-    r"\.venv/bin/python benchmarks/gpu_check\.py": "needs a CUDA GPU (its CPU dry run, the next line, runs)",
+    r"\.venv/bin/python benchmarks/gpu_check\.py": "needs a CUDA GPU",
+    r"\.venv/bin/python benchmarks/gpu_check\.py --device cpu .*": "the GPU checker's dry run: four 20-step trainings "
+    "and a torchrun job, over a minute on 2 cores (its torchrun needs 2 windows of 10 steps); its parts are tested "
+    "in tests/train",
     r"python benchmarks/bench_serve\.py": "trains a 200-step model on the full CIFAR-10 first; the load test "
     "itself runs on the line with --index",
     r"python benchmarks/bench_serve\.py --work .*": "the same as the line above, in another folder",
@@ -44,7 +47,6 @@ SUBSTITUTIONS = [
     (r" FLAGS$", "", "no extra flags"),
     (r"--index IDX --checkpoint RUN", "--index runs/c10/index --checkpoint runs/c10", "the page's own index"),
     (r"^(python benchmarks/bench_serve\.py .*)$", r"\1 --duration 1 --clients 2", "1 s per phase"),
-    (r"--steps 20 --cpu-steps 10", "--steps 2 --cpu-steps 2", "2 steps"),
     (r'"id": 1234', '"id": 12', "the fixture's gallery has 100 images"),
 ]
 

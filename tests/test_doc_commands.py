@@ -208,3 +208,15 @@ def check(words: list[str], out: str, runner: Runner) -> None:
     elif words[0] == "curl":
         answer = json.loads(out)
         assert len(answer["results"]) == 5 and answer["results"][0]["score"] >= answer["results"][-1]["score"], answer
+
+
+def test_skip_list_and_substitutions_are_all_used():
+    """No stale entries: each skip reason and each substitution matches a command of the docs."""
+    from tests.doc_commands import SKIP, SUBSTITUTIONS
+
+    commands = [c for page in PAGES for c in page_commands(page)]
+    assert len([c for c in commands if c.page == "README.md"]) >= 12  # a changed fence style would find none
+    for pattern in SKIP:
+        assert any(re.fullmatch(pattern, c.text) for c in commands), f"skip entry {pattern!r} matches no command"
+    for pattern, _, why in SUBSTITUTIONS:
+        assert any(re.search(pattern, c.text) for c in commands if not c.skip_reason), f"{pattern!r} ({why}) is unused"
