@@ -24,7 +24,10 @@ SKIP = {
     r"make test": "runs this whole suite, this test included",
     r"make demo": "five minutes of training; tests/test_demo.py runs `infomax demo` on a small budget",
     r"pip install .*": "installs from PyPI; the suite runs in the installed environment",
-    r"torchrun .*": "8 GPUs or several machines; tests/train/test_distributed.py runs torchrun on 2 CPU processes",
+    r"torchrun --nproc_per_node=2 -m infomax embed .*": "2 processes under torchrun; tests/embed/test_resume.py "
+    "runs the distributed embed",
+    r"torchrun --n.*=8 .*": "8 GPUs or several machines; tests/train/test_distributed.py runs torchrun on 2 CPU processes",
+    r"infomax export .* --to qdrant:http://.*": "a Qdrant server on another machine (the line above writes a local one)",
     r"srun .*": "a Slurm cluster of GPU machines",
     r"\.venv/bin/python benchmarks/gpu_check\.py": "needs a CUDA GPU",
     r"\.venv/bin/python benchmarks/gpu_check\.py --device cpu .*": "the GPU checker's dry run: four 20-step trainings "
@@ -34,6 +37,9 @@ SKIP = {
     "itself runs on the line with --index",
     r"python benchmarks/bench_serve\.py --work .*": "the same as the line above, in another folder",
 }
+
+# Pages that use the README's runs/c10 without making it: its lines run first (budgeted).
+NEEDS_RUN = {"embed.md"}
 
 # Budgets and placeholders: (pattern, replacement, why). Applied in order to each command's text.
 SUBSTITUTIONS = [

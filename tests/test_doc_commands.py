@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_commands import PAGES, ROOT, Command, page_commands, photo, write_fixtures
+from tests.doc_commands import NEEDS_RUN, PAGES, ROOT, Command, page_commands, photo, write_fixtures
 from tests.local_http import serve_folder
 
 RUN_PAGES = [p for p in PAGES if page_commands(p)]
@@ -72,6 +72,10 @@ def test_page_commands_run(page, world, page_env, monkeypatch):
     runner = Runner(work, page_env, world)
     if page.name != "README.md" and not Path(os.path.expanduser(ARCHIVE)).exists():
         runner.infomax(["data", "info", f"cifar10:{ARCHIVE}", "--download"])  # the README's first step
+    if page.name in NEEDS_RUN:  # the README's train and embed lines
+        for command in page_commands(ROOT / "README.md"):
+            if command.text.startswith(("infomax train", "infomax embed")):
+                runner.run(command)
     commands = page_commands(page)
     synopses = {c.block for c in commands if "[--" in c.text}  # usage lines, not commands
     try:
@@ -169,7 +173,9 @@ def nearest(embeddings: Path, row: int, k: int) -> tuple[list[int], list[float]]
     """The k train rows nearest to train row `row` by cosine similarity, itself left out (float64)."""
     import numpy as np
 
-    z = np.load(embeddings / "embeddings.npy").astype(np.float64)[:100]  # the train split comes first
+    from infomax.embed.files import load_embeddings
+
+    z = np.asarray(load_embeddings(embeddings).vectors[:100], np.float64)  # the train split comes first
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     sims = z @ z[row]
     sims[row] = -np.inf
@@ -195,10 +201,12 @@ def check(words: list[str], out: str, runner: Runner) -> None:
         latest = json.loads((runner.work / flags["--out"] / "checkpoints" / "latest.json").read_text())
         assert latest["dir"] == "step-00000002", latest  # the budget of the substitution table was applied
     elif words[:2] == ["infomax", "embed"]:
-        import numpy as np
+        from infomax.embed.files import load_embeddings
 
-        rows = len(np.load(runner.work / flags["--out"] / "embeddings.npy", mmap_mode="r"))
+        rows = len(load_embeddings(runner.work / flags["--out"]))
         assert rows in (110, 90), rows  # train + test of the CIFAR-10 archive (100 + 10) or the JPEG zip (70 + 20)
+    elif words[:2] == ["infomax", "export"] and "--to" in words:
+        assert "exported 110 vectors (256-d)" in out, out  # every row of train + test
     elif words[:2] == ["infomax", "export"]:
         found = re.search(r"max abs difference ([0-9.e-]+)", out)
         assert found and float(found.group(1)) < 1e-3, out
