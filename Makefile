@@ -1,4 +1,5 @@
-# Set-up and main jobs. `make test` and `make demo` work on a fresh machine with only Python.
+# Set-up and main jobs. `make test` and `make demo` work on a fresh machine with only Python
+# (on Debian/Ubuntu: sudo apt-get install -y make python3-venv; scripts/check-python.sh says so).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,6 +14,7 @@ OUT ?= demo-out
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
+	@test -x $(PY) || sh scripts/check-python.sh "$(PYTHON)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"

@@ -122,8 +122,8 @@ TINY_COLORS = [(250, 0, 0), (0, 250, 0), (0, 0, 250)]  # one solid color per cla
 TINY_WNIDS = ["n02", "n01", "n03"]  # deliberately not sorted in wnids.txt
 
 
-def write_tiny_imagenet(path: Path, *, per_class: int = 2, as_zip: bool = True) -> dict:
-    """tiny-imagenet-200.zip (or folder) with 3 classes; val images take the class colors."""
+def write_tiny_imagenet(path: Path, *, per_class: int = 2, as_zip: bool = True, side: int = 64) -> dict:
+    """tiny-imagenet-200.zip (or folder) with 3 classes of side×side JPEGs; val images take the class colors."""
     root = "tiny-imagenet-200/"
     sorted_ids = sorted(TINY_WNIDS)
     files = {
@@ -133,7 +133,7 @@ def write_tiny_imagenet(path: Path, *, per_class: int = 2, as_zip: bool = True) 
     for wnid in TINY_WNIDS:
         color = TINY_COLORS[sorted_ids.index(wnid)]
         for i in range(per_class):
-            files[f"{root}train/{wnid}/images/{wnid}_{i}.JPEG"] = image_bytes(color, (64, 64), "JPEG", quality=95)
+            files[f"{root}train/{wnid}/images/{wnid}_{i}.JPEG"] = image_bytes(color, (side, side), "JPEG", quality=95)
         files[f"{root}train/{wnid}/{wnid}_boxes.txt"] = "".join(
             f"{wnid}_{i}.JPEG\t0\t0\t63\t63\n" for i in range(per_class)
         )
@@ -141,11 +141,11 @@ def write_tiny_imagenet(path: Path, *, per_class: int = 2, as_zip: bool = True) 
     lines = []
     for i, wnid in enumerate(val_labels):
         files[f"{root}val/images/val_{i}.JPEG"] = image_bytes(
-            TINY_COLORS[sorted_ids.index(wnid)], (64, 64), "JPEG", quality=95
+            TINY_COLORS[sorted_ids.index(wnid)], (side, side), "JPEG", quality=95
         )
         lines.append(f"val_{i}.JPEG\t{wnid}\t0\t0\t63\t63")
     files[root + "val/val_annotations.txt"] = "\n".join(lines) + "\n"
-    files[root + "test/images/test_0.JPEG"] = image_bytes((9, 9, 9), (64, 64), "JPEG")
+    files[root + "test/images/test_0.JPEG"] = image_bytes((9, 9, 9), (side, side), "JPEG")
     write_tree(path, files, as_zip=as_zip)
     return {"val_labels": [sorted_ids.index(w) for w in val_labels]}
 

@@ -58,6 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--variants", help="comma list: run only these variants (default: all); the table "
                                       "still lists every variant finished in --out")
     p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--probe-epochs", type=int, metavar="N", help="override the probes' fixed epoch budget "
+                   "(as infomax eval --probe-epochs)")
     p.set_defaults(func=run)
     return p
 
@@ -77,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
             raise InfomaxError(f"unknown variants {unknown} for study {args.name}; choose from {', '.join(variants)}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     run_study(variants, data=args.data, out=Path(args.out), minutes=args.minutes, steps=args.steps, seeds=seeds,
-              precision=args.precision, title=title, run=chosen)
+              precision=args.precision, title=title, run=chosen, probe_epochs=args.probe_epochs)
     return 0

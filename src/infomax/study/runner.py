@@ -35,7 +35,7 @@ def budget_settings(minutes: float | None, steps: int | None) -> dict:
 
 
 def run_variant(name: str, settings: dict, *, data, out: Path, budget: dict, seed: int, precision: str,
-                grid_seed: int = 0) -> None:
+                grid_seed: int = 0, probe_epochs: int | None = None) -> None:
     """One variant and seed: train (on the budget), embed, eval, grid; nothing more once its
     training has diverged (now or in an earlier call). data: a spec, or a Dataset loaded once."""
     import infomax
@@ -57,7 +57,7 @@ def run_variant(name: str, settings: dict, *, data, out: Path, budget: dict, see
             return
     if not (emb / "eval.json").is_file():
         embed_to_folder(run, emb, data=getattr(data, "spec", data), progress=False, replace=True)
-        evaluate(emb, features=["y"])
+        evaluate(emb, features=["y"], probe_epochs=probe_epochs)
     if not (run / "grid.png").is_file():
         grid(emb, run / "grid.png", seed=grid_seed, queries=10)
 
@@ -132,10 +132,12 @@ def side_by_side(images: dict[str, Path], path: Path, columns: int = 4) -> Path:
 
 
 def run_study(variants: dict[str, tuple[str, dict]], *, data: str, out: Path, minutes: float | None,
-              steps: int | None, seeds: list[int], precision: str, title: str, run: list[str] | None = None) -> Path:
+              steps: int | None, seeds: list[int], precision: str, title: str, run: list[str] | None = None,
+              probe_epochs: int | None = None) -> Path:
     """Runs the variants named in `run` (default: all) × seeds, then tabulates every variant of
     the study finished in OUT, with all of its seeds there (so a study can be run in parts):
-    writes OUT/table.md, OUT/results.json and OUT/grids.png."""
+    writes OUT/table.md, OUT/results.json and OUT/grids.png. probe_epochs: as `infomax eval
+    --probe-epochs` (default: the probes' fixed budget)."""
     import infomax
 
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +146,8 @@ def run_study(variants: dict[str, tuple[str, dict]], *, data: str, out: Path, mi
     pending = [(n, s) for n in names for s in seeds if not (out / n / f"seed{s}" / "grid.png").is_file()]
     dataset = infomax.load_data(data) if pending else data  # decoded once for every run
     for name, s in pending:
-        run_variant(name, variants[name][1], data=dataset, out=out, budget=budget, seed=s, precision=precision)
+        run_variant(name, variants[name][1], data=dataset, out=out, budget=budget, seed=s, precision=precision,
+                    probe_epochs=probe_epochs)
     done = {name: finished_seeds(out, name) for name in variants}
     results = {name: [run_result(out / name / f"seed{s}") for s in found] for name, found in done.items() if found}
     descriptions = {name: desc for name, (desc, _) in variants.items()}
