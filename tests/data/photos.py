@@ -51,13 +51,13 @@ def write_photos(root: Path, classes_txt: str | None = CLASSES_TXT) -> dict[str,
     return files
 
 
-def reference(data: bytes, side: int) -> np.ndarray:
+def reference(data: bytes, side: int, size: tuple[int, int] | None = None) -> np.ndarray:
     """float64 H×W×3: the file decoded by PIL and resized in float (mode F, per channel) so its
-    longer side is `side`, aspect ratio kept."""
+    longer side is `side`, aspect ratio kept (or to size=(w, h))."""
     image = Image.open(io.BytesIO(data)).convert("RGB")
     w, h = image.size
     scale = min(1.0, side / max(w, h))
-    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    target = size or (max(1, round(w * scale)), max(1, round(h * scale)))
     pixels = np.asarray(image, dtype=np.float32)
     bands = [np.asarray(Image.fromarray(pixels[:, :, c], "F").resize(target, RESAMPLE)) for c in range(3)]
     return np.clip(np.stack(bands, axis=2).astype(np.float64), 0, 255)
