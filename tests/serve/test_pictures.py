@@ -1,7 +1,5 @@
 """The search service and the grids show photos from their source files, not the training pixels."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -86,10 +84,3 @@ def test_a_grid_tile_is_drawn_from_the_source_file(photo_stack):
     training = Image.fromarray(ds.splits["train"].images[query].transpose(1, 2, 0)).resize((w, h))
     assert np.abs(np.asarray(training, dtype=np.float64) - tile).mean() > 10  # not the 32 px pixels
 
-
-def test_pixel_data_is_served_as_enlarged_png(client, stack):
-    reply = client.get("/api/images/3")
-    assert reply.headers["content-type"] == "image/png" and client.get("/api/info").json()["pictures"] == "pixels"
-    pixels = stack.data.splits["train"].images[3][0]  # 16×16 gray, the train split is the gallery
-    got = np.asarray(Image.open(io.BytesIO(reply.content)))
-    np.testing.assert_array_equal(got[:, :, 0], pixels.repeat(16, 0).repeat(16, 1))
