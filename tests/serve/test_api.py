@@ -84,8 +84,10 @@ def test_search_by_row_equals_infomax_search_by_row(client, stack, tmp_path):
 def test_gallery_image_is_the_data_set_image(client, stack):
     reply = client.get("/api/images/3")
     assert reply.status_code == 200 and reply.headers["content-type"] == "image/png"
-    pixels = np.asarray(Image.open(io.BytesIO(reply.content)))
-    np.testing.assert_array_equal(pixels, stack.data.splits["train"].images[3][0])
+    pixels = np.asarray(Image.open(io.BytesIO(reply.content)))  # digits have no source files: their pixels,
+    gray = stack.data.splits["train"].images[3][0]  # 16×16, enlarged 16 times by repetition
+    np.testing.assert_array_equal(pixels, np.repeat(gray.repeat(16, 0).repeat(16, 1)[:, :, None], 3, axis=2))
+    assert client.get("/api/info").json()["pictures"] == "pixels"
 
 
 @pytest.mark.parametrize("path,status", [

@@ -37,7 +37,7 @@ def test_upload_then_click_a_result(browser, live_url, stack, tmp_path):
     assert hits.count() == 10
     assert page.locator("#query-title").text_content() == "query.png"
     page.wait_for_function("[...document.querySelectorAll('#results img')].every(i => i.complete)")
-    assert page.locator("#results .hit img").first.evaluate("i => i.naturalWidth") == 16  # served as PNG
+    assert page.locator("#results .hit img").first.evaluate("i => i.naturalWidth") == 256  # 16 px enlarged
 
     page.select_option("#k", "5")  # k applies to the next search
     third = hits.nth(2)

@@ -15,7 +15,7 @@ def test_gallery_rows_follow_the_index(stack, tmp_path):
     assert len(gallery) == len(test) and gallery.describe(4)["id"] == test.ids[4]
     np.testing.assert_array_equal(gallery.image(4), test.images[4])
     assert gallery.row_of(test.ids[9]) == 9 and gallery.row_of("nope") is None
-    assert gallery.png(4) is gallery.png(4)  # cached
+    assert gallery.picture(4) is gallery.picture(4)  # cached
     with pytest.raises(IndexError):
         gallery.image(len(test))
 

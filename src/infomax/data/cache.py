@@ -1,7 +1,7 @@
 """The decoded-array cache: one folder per decoded data set, written atomically, verified on load.
 
 <root>/decoded/<kind>-<key>/
-    index.json            kind, path, class names, options, skipped files, and per split:
+    index.json            kind, path, class names (and ids), options, skipped files, and per split:
                           shape, ids, file names and their byte lengths
     <split>.images.npy    uint8 N×C×H×W (memory-mapped on load)
     <split>.labels.npy    int64 N (labelled splits only)
@@ -72,6 +72,7 @@ def read_entry(entry: Path) -> Dataset | None:
         skipped=[tuple(s) for s in index["skipped"]],
         cache_path=str(entry),
         from_cache=True,
+        class_ids=index.get("class_ids"),
     )
 
 
@@ -115,6 +116,7 @@ def commit(tmp: Path, entry: Path, dataset: Dataset) -> Dataset:
         "kind": dataset.kind,
         "path": dataset.path,
         "class_names": dataset.class_names,
+        "class_ids": dataset.class_ids,
         "options": dataset.options,
         "skipped": [list(s) for s in dataset.skipped],
         "splits": {},

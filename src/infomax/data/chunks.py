@@ -97,14 +97,14 @@ class TreeSource(Source):
     def __init__(self, parsed, size: int | None, progress: bool):
         from infomax.data import cache_home
         from infomax.data.locate import locate
-        from infomax.data.sources import cached_tree, is_image_name
+        from infomax.data.sources import cached_tree
 
         path = locate(parsed, root=cache_home(), download=False, progress=progress)
         self.tree = cached_tree(path)
         if parsed.kind == "folder":
-            from infomax.data.readers.folder import plan_folder
+            from infomax.data.readers.folder import plan_tree
 
-            self.plan = plan_folder([n for n in self.tree.names() if is_image_name(n)], str(path))
+            self.plan = plan_tree(self.tree, str(path))
         else:
             from infomax.data.readers.tiny_imagenet import plan_tiny_imagenet
 

@@ -49,6 +49,8 @@ class Dataset:
     cache_path: str | None = None  # the decoded-array cache folder this was read from, if any
     from_cache: bool = False  # True when no decoding was needed
     spec: str = ""  # the data spec it was loaded from ("" for arrays passed in memory)
+    class_ids: list[str] | None = None  # the classes as the files name them (Tiny ImageNet's wnids, class
+    # folders renamed by a classes.txt), when class_names are readable names made from them
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

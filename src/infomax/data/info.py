@@ -51,6 +51,10 @@ def describe(dataset: Dataset, seconds: float) -> str:
         names = dataset.class_names[:MAX_CLASS_NAMES]
         more = len(dataset.class_names) - len(names)
         lines.append(f"class names:   {', '.join(names)}" + (f", … (+{more} more)" if more > 0 else ""))
+    if dataset.class_ids:
+        ids = dataset.class_ids[:MAX_CLASS_NAMES]
+        more = len(dataset.class_ids) - len(ids)
+        lines.append(f"class ids:     {', '.join(ids)}" + (f", … (+{more} more)" if more > 0 else ""))
     lines += [
         f"pixel mean:    {_numbers(mean)} (per channel, 0..255)",
         f"pixel std:     {_numbers(std)}",

@@ -28,6 +28,7 @@ class Plan:
     splits: dict[str, SplitPlan]  # train first
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)  # files left out before decoding
+    class_ids: list[str] | None = None  # the classes as the files name them (folders, wnids), when not the names
 
 
 class SplitSink:
@@ -92,4 +93,5 @@ def decode_plan(tree, plan: Plan, *, kind: str, options: dict, progress: bool, s
     height, width = decoded.shape[-2:]
     resolved = {**options, "size": int(height) if height == width else None, "mode": mode, "resize": resize}
     resolved = {key: resolved[key] for key in ("size", "mode", "resize", *options) if key in resolved}
-    return Dataset(kind, str(tree.path), splits, plan.class_names, options=resolved, skipped=skipped)
+    return Dataset(kind, str(tree.path), splits, plan.class_names, options=resolved, skipped=skipped,
+                   class_ids=plan.class_ids)

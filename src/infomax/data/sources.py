@@ -76,6 +76,11 @@ class FolderTree:
     def release(self) -> None:
         """Nothing to release: files are read, not mapped."""
 
+    def identity(self, name: str) -> str:
+        """What changes when the file changes: its absolute path, size and modification time."""
+        st = os.stat(self.path / name)
+        return f"file\0{os.path.abspath(self.path / name)}\0{st.st_size}\0{st.st_mtime_ns}"
+
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
         for name, (size, mtime) in sorted(self._listing().items()):
@@ -168,6 +173,11 @@ class ZipTree:
         if zlib.crc32(raw) != info.CRC:
             raise OSError("damaged archive member (CRC mismatch)")
         return raw
+
+    def identity(self, name: str) -> str:
+        """What changes when the member changes: the archive's path, the member's name, size and CRC."""
+        info = self._infos[name]
+        return f"zip\0{os.path.abspath(self.path)}\0{name}\0{info.file_size}\0{info.CRC:08x}"
 
     def _own_zip(self) -> zipfile.ZipFile:
         """The ZipFile for this process (a file offset shared with a parent would race)."""

@@ -12,6 +12,7 @@ from infomax.errors import InfomaxError
 from infomax.extras import require
 
 METHODS = ("auto", "umap", "tsne")
+THUMB_PIXELS = 64  # the longest side of a thumbnail's pixels (drawn at about 32 points)
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
@@ -90,7 +91,8 @@ def draw_map(
 ) -> Path:
     """Scatter the points (N×2); labels (int N) colour them, with a legend up to 20 classes.
 
-    thumbnails: (positions into points, uint8 images T×C×H×W) drawn at those points.
+    thumbnails: (positions into points, T pictures: uint8 H×W×3 as made by infomax.data.pictures)
+    drawn at those points, about 32 points on their longer side.
     """
     require("matplotlib", "eval", "drawing the embedding map").use("Agg")
     plt = require("matplotlib.pyplot", "eval", "drawing the embedding map")
@@ -110,11 +112,9 @@ def draw_map(
                 ax.scatter([], [], s=30, color=colours[c], label=name)
             ax.legend(loc="best", fontsize=8, markerscale=1.0, framealpha=0.8)
     if thumbnails is not None:
-        positions, images = thumbnails
-        zoom = 32.0 / max(images.shape[2], 1)
-        for pos, img in zip(positions, images):
-            pixels = rgb(img)  # shown as stored, no rescaling
-            box = OffsetImage(pixels, zoom=zoom, interpolation="nearest")
+        positions, pictures = thumbnails
+        for pos, pixels in zip(positions, pictures):
+            box = OffsetImage(pixels, zoom=32.0 / max(pixels.shape[:2]), interpolation="antialiased")
             ax.add_artist(AnnotationBbox(box, points[pos], frameon=True, pad=0.1))
     ax.set_xticks([])
     ax.set_yticks([])

@@ -97,6 +97,7 @@ def grid(embeddings: str | Path, out: str | Path, *, data: str | None = None, qu
     require_all(PARQUET, "eval", "infomax grid")
     import numpy as np
 
+    from infomax.data.pictures import Pictures
     from infomax.embed.files import load_embeddings
     from infomax.eval import grid, images, report
 
@@ -109,6 +110,8 @@ def grid(embeddings: str | Path, out: str | Path, *, data: str | None = None, qu
     if k < 1 or k >= len(gallery_rows):
         raise InfomaxError(f"--k must be between 1 and {len(gallery_rows) - 1}")
     dataset = images.load_dataset(data, emb)
+    pictures = Pictures.for_dataset(dataset)  # source files at up to 256 px where the data has them
+    box = grid.PICTURE_PIXELS if pictures.from_sources else grid.TARGET_PIXELS
     names = class_names(emb)
     if query_images:
         from infomax.embed.embedder import Embedder
@@ -119,7 +122,7 @@ def grid(embeddings: str | Path, out: str | Path, *, data: str | None = None, qu
             raise InfomaxError(f"the checkpoint makes {query_vectors.shape[1]}-dim features but the embeddings "
                                f"have {emb.vectors.shape[1]}; pass the --checkpoint the embeddings came from")
         row_labels = [Path(p).name for p in query_images]
-        query_images = np.stack([embedder.load_image(p) for p in query_images])  # as the encoder saw them
+        query_pictures = [_file_picture(p, box) for p in query_images]
         query_rows = np.full(len(query_images), -1, dtype=np.int64)
     else:
         if query_ids:
@@ -131,22 +134,38 @@ def grid(embeddings: str | Path, out: str | Path, *, data: str | None = None, qu
                 raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)})")
             query_rows = grid.select_queries(candidates, queries, seed=seed)
         query_vectors = np.asarray(emb.vectors[query_rows])
-        query_images = images.row_images(dataset, emb, query_rows)
+        query_pictures = images.row_pictures(dataset, emb, query_rows, box, pictures)
         meta = emb.metadata.iloc[query_rows]
         row_labels = [str(n) for n in meta["label_name"]] if names else [str(i) for i in meta["id"]]
     labels = emb.labels() if names else None
     blocks = []
     for metric in (("cosine", "l2") if metric == "both" else (metric,)):
         rows = grid.grid_neighbours(emb.vectors, gallery_rows, query_vectors, query_rows, k, metric)  # Q×k
-        pictures = images.row_images(dataset, emb, rows.ravel()).reshape(*rows.shape, *dataset.image_shape)
+        flat = images.row_pictures(dataset, emb, rows.ravel(), box, pictures)
+        tiles = [flat[i * k : (i + 1) * k] for i in range(len(rows))]
         same = None
         if labels is not None and (query_rows >= 0).all():
             same = labels[rows] == labels[query_rows][:, None]
         title = f"{'cosine' if metric == 'cosine' else 'L2'}: {k} nearest in {gallery_split}"
-        blocks.append(grid.Block(title, pictures, same))
-    path = grid.save_png(grid.draw_grid(query_images, blocks, row_labels), out)
-    print(f"grid: {len(query_images)} queries × {k} neighbours -> {path}")
+        blocks.append(grid.Block(title, tiles, same))
+    path = grid.save_png(grid.draw_grid(query_pictures, blocks, row_labels), out)
+    print(f"grid: {len(query_pictures)} queries × {k} neighbours -> {path}")
     return path
+
+
+def _file_picture(path: str, box: int):
+    """uint8 H×W×3 of an image file given on the command line, fitted into box×box."""
+    import numpy as np
+
+    from infomax.data.decode import read_file
+    from infomax.data.pictures import source_picture
+
+    try:
+        return np.asarray(source_picture(read_file(path), box))
+    except OSError as exc:
+        raise InfomaxError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except InfomaxError as exc:
+        raise InfomaxError(f"{path}: {exc}") from None
 
 
 def embedding_map(embeddings: str | Path, out: str | Path, *, method: str = "auto", points: int = 3000,
@@ -171,7 +190,7 @@ def embedding_map(embeddings: str | Path, out: str | Path, *, method: str = "aut
     if thumbnails > 0:
         dataset = images.load_dataset(data, emb)
         pick = plot.subsample(len(rows), thumbnails, seed + 1)
-        thumbs = (pick, images.row_images(dataset, emb, rows[pick]))
+        thumbs = (pick, images.row_pictures(dataset, emb, rows[pick], plot.THUMB_PIXELS))
     title = f"{method.upper() if method == 'umap' else 't-SNE'} of {len(rows)} embeddings from {embeddings}"
     path = plot.draw_map(points, out, labels, names, thumbs, title)
     if note:

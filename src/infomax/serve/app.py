@@ -1,7 +1,8 @@
 """The web app: a JSON search API, the gallery images, a health check and the search page.
 
     POST /api/search        multipart `file` (+ optional `k`), or JSON {"id": ROW, "k": 10}
-    GET  /api/images/{row}  a gallery image as PNG, by row number
+    GET  /api/images/{row}  a gallery image by row number: its source file at up to 256 px (JPEG),
+                            or its decoded pixels enlarged (PNG) for data without source files
     GET  /api/info          gallery size, class names, limits (used by the page)
     GET  /healthz           liveness
     GET  /                  the search page (static HTML, CSS and JavaScript)
@@ -71,6 +72,7 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         return {
             "gallery": service.size,
             "image_shape": list(service.gallery.image_shape),
+            "pictures": "source" if service.gallery.pictures.from_sources else "pixels",
             "class_names": class_names,
             "default_k": DEFAULT_K,
             "max_k": MAX_K,
@@ -102,13 +104,14 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         return JSONResponse({"query": echo, "k": query.k, "results": service.describe(hits),
                              "took_ms": round((time.perf_counter() - started) * 1000, 3)})
 
-    @app.get("/api/images/{row}", summary="a gallery image (PNG) by row number",
-             response_class=Response, responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such row"}})
+    @app.get("/api/images/{row}", summary="a gallery image (JPEG from its source file, else PNG) by row number",
+             response_class=Response, responses={200: {"content": {"image/jpeg": {}, "image/png": {}}},
+                                                 404: {"description": "no such row"}})
     async def image(row: int) -> Response:
         if not 0 <= row < len(service.gallery):
             raise HTTPException(404, f"no gallery image {row}: rows are 0 to {len(service.gallery) - 1}")
-        return Response(service.gallery.png(row), media_type="image/png",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        picture = await run_in_threadpool(service.gallery.picture, row)  # may decode a source file
+        return Response(picture.data, media_type=picture.media_type, headers={"Cache-Control": "public, max-age=86400"})
 
     return app
 

@@ -1,9 +1,11 @@
-"""The gallery: the indexed images by gallery row, with their ids and class names, as PNG.
+"""The gallery: the indexed images by gallery row, with their ids, class names and pictures.
 
 A gallery row is a position in the index (what `infomax search` calls a row). The index records
 the embeddings row of each position, and embeddings rows are the data set's images in order
-(its splits one after another, train first); the pixels come from the decoded data set. Images
-are only ever looked up by row number: no path from a client is opened.
+(its splits one after another, train first). The pixels come from the decoded data set; the
+pictures shown to people come from the source files where the data has them
+(infomax.data.pictures: 256 px, cached in memory and on disk). Images are only ever looked up
+by row number: no path from a client is opened.
 
 For an index whose metadata is read by row (ivfpq), ids, labels and names are read when a row
 is described, and ids are found by a binary search over the index's id order: nothing that grows
@@ -12,35 +14,31 @@ with the gallery is held in memory.
 
 from __future__ import annotations
 
-import io
-from bisect import bisect_right
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
+from infomax.data.pictures import Picture, Pictures
 from infomax.errors import InfomaxError
 from infomax.extras import require
 
 pd = require("pandas", "serve", "the search service's gallery")
 
-PNG_CACHE = 4096  # encoded images kept in memory (a 32×32 PNG is about 3 KB)
-
 
 class Gallery:
     """Images (uint8 C×H×W) and their description, addressed by gallery row."""
 
-    def __init__(self, parts: Sequence[np.ndarray], data_rows: Sequence[int], metadata: pd.DataFrame):
+    def __init__(self, parts: Sequence[np.ndarray], data_rows: Sequence[int], metadata: pd.DataFrame,
+                 pictures: Pictures | None = None):
         """parts: the data set's image arrays (uint8 N×C×H×W), one per split, in order;
         data_rows: for each gallery row, its row in those parts taken one after another;
-        metadata: for each gallery row, id, label and label_name."""
+        metadata: for each gallery row, id, label and label_name;
+        pictures: what the images look like (default: the decoded pixels, enlarged)."""
         self.parts = list(parts)
-        self.starts = np.cumsum([0] + [len(p) for p in self.parts]).tolist()
+        self.pictures = pictures if pictures is not None else Pictures(self.parts)
         self.data_rows = data_rows if isinstance(data_rows, np.memmap) else np.asarray(data_rows, dtype=np.int64)
         if len(metadata) != len(self.data_rows):
             raise ValueError(f"{len(self.data_rows)} gallery rows but {len(metadata)} metadata rows")
-        self.png = lru_cache(maxsize=PNG_CACHE)(self._png)
         from infomax.index.lazy import ArrowMetadata
 
         self.lazy = isinstance(metadata, ArrowMetadata)  # read by row
@@ -53,10 +51,11 @@ class Gallery:
         self._rows_by_id = {v: r for r, v in enumerate(self.ids)}
 
     @classmethod
-    def for_index(cls, dataset, index, spec: str = "the data") -> "Gallery":
+    def for_index(cls, dataset, index, spec: str = "the data", pictures_dir: str | bool | None = True) -> "Gallery":
         """The images of an index's gallery, from the data set its embeddings were made from.
 
-        Refuses a data set whose images are not the ones the index describes (compared by id).
+        pictures_dir: the disk cache of pictures made from source files (True: the default
+        folder, None: memory only). Refuses a data set whose images are not the ones the index describes (compared by id).
         """
         data_ids = [str(i) for split in dataset.splits.values() for i in split.ids]
         rows = index.embedding_rows  # int64 n (memory-mapped for an ivfpq index)
@@ -74,7 +73,8 @@ class Gallery:
             if data_ids[row] != str(id_):
                 raise InfomaxError(f"{spec} does not match the index: gallery row {position} is '{id_}' in the "
                                    f"index but '{data_ids[row]}' in the data; {hint}")
-        return cls([split.images for split in dataset.splits.values()], rows if lazy else np.asarray(rows), index.metadata)
+        pictures = Pictures.for_dataset(dataset, cache_dir=pictures_dir)
+        return cls(pictures.parts, rows if lazy else np.asarray(rows), index.metadata, pictures)
 
     def __len__(self) -> int:
         return len(self.data_rows)
@@ -83,16 +83,14 @@ class Gallery:
         """uint8 C×H×W of one gallery row."""
         if not 0 <= row < len(self):
             raise IndexError(f"row {row} is outside the gallery (0..{len(self) - 1})")
-        data_row = int(self.data_rows[row])
-        part = bisect_right(self.starts, data_row) - 1
-        return np.asarray(self.parts[part][data_row - self.starts[part]])
+        return self.pictures.image(int(self.data_rows[row]))
 
-    def _png(self, row: int) -> bytes:
-        pixels = self.image(row)
-        picture = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
-        out = io.BytesIO()
-        picture.save(out, format="PNG")
-        return out.getvalue()
+    def picture(self, row: int) -> Picture:
+        """What a gallery row looks like: its source file at up to 256 px (JPEG), or its decoded
+        pixels enlarged (PNG); cached."""
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {row} is outside the gallery (0..{len(self) - 1})")
+        return self.pictures.picture(int(self.data_rows[row]))
 
     def row_of(self, id_: str) -> int | None:
         """The gallery row of an image id, or None."""

@@ -7,6 +7,12 @@ Layouts understood (one optional wrapper folder above any of them, e.g. cifar10/
     {train,test,val}/img.jpg                 unlabelled splits
 Files whose extension is not an image type are ignored; image files that do not decode are
 skipped and reported.
+
+Class names are the class folders' names, or readable names from a `classes.txt` at the top of
+the data set (beside the class or split folders, or inside the one wrapper folder): one line per
+class, `FOLDER<TAB>NAME` (e.g. `n01443537<TAB>goldfish`); blank lines and lines starting with #
+are skipped, folders it does not list keep their own name, lines naming other folders are
+ignored. The folder names stay available as the data set's class_ids.
 """
 
 from __future__ import annotations
@@ -26,9 +32,52 @@ def read(kind: str, path: Path, options: dict, *, progress: bool = True, tree=No
          store=None) -> Dataset:
     """Decode every image under `path` (options: size, mode, resize)."""
     tree = tree or cached_tree(path)
-    plan = plan_folder([n for n in tree.names() if is_image_name(n)], str(path))
+    plan = plan_tree(tree, str(path))
     return decode_plan(tree, plan, kind=kind, options=dict(options, mode=options.get("mode", "RGB")), progress=progress,
                        store=store)
+
+
+CLASSES_FILE = "classes.txt"
+
+
+def plan_tree(tree, where: str = "the folder") -> Plan:
+    """plan_folder over a tree's image files, with class names from its classes.txt (if any)."""
+    names = tree.names()
+    plan = plan_folder([n for n in names if is_image_name(n)], where)
+    found = [n for n in names if n == CLASSES_FILE or (n.endswith("/" + CLASSES_FILE) and n.count("/") == 1)]
+    if plan.class_names and found:
+        name = min(found, key=lambda n: n.count("/"))
+        try:
+            text = tree.read(name).decode("utf-8-sig", "replace")
+        except OSError as exc:
+            raise InfomaxError(f"{where}: cannot read {name} ({exc})") from None
+        plan.class_ids = plan.class_names
+        plan.class_names = readable_names(plan.class_names, parse_classes(text, f"{where}/{name}"))
+    return plan
+
+
+def parse_classes(text: str, where: str = CLASSES_FILE) -> dict[str, str]:
+    """The FOLDER<TAB>NAME lines of a classes.txt as {folder: name}; InfomaxError on a bad line."""
+    names: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        folder, tab, name = line.partition("\t")
+        folder, name = folder.strip(), name.strip()
+        if not tab or not folder or not name:
+            raise InfomaxError(f"{where} line {number}: expected FOLDER<TAB>NAME (a class folder, a tab, its "
+                               f"readable name), got {line.strip()[:80]!r}")
+        if folder in names:
+            raise InfomaxError(f"{where} line {number}: the folder {folder!r} is named twice; keep one line for it")
+        names[folder] = name
+    return names
+
+
+def readable_names(folders: list[str], names: dict[str, str]) -> list[str]:
+    """The readable name of each class folder (its own name when unlisted); a name that two
+    folders share gets the folder added: 'crane (n02012849)'."""
+    first = [names.get(f, f) for f in folders]
+    return [n if first.count(n) == 1 else f"{n} ({f})" for n, f in zip(first, folders, strict=True)]
 
 
 def plan_folder(names: list[str], where: str = "the folder") -> Plan:

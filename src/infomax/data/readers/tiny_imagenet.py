@@ -7,7 +7,8 @@ tiny-imagenet-200/
     val/images/*.JPEG              validation images ...
     val/val_annotations.txt        ... labelled here: file<TAB>wnid<TAB>box
 Splits: train, val (the unlabelled test split is left out). Classes are the wnids in sorted
-order (as an image-folder reader would number them), named by their first WordNet synonym.
+order (as an image-folder reader would number them), named by their first WordNet synonym in
+words.txt ('goldfish'); the wnids stay available as the data set's class_ids.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def plan_tiny_imagenet(tree) -> Plan:
     splits = {"train": SplitPlan(train_names, train_labels)}
     if val:
         splits["val"] = SplitPlan([n for n, _ in val], [label for _, label in val])
-    return Plan(splits, class_names, skipped)
+    return Plan(splits, class_names, skipped, class_ids=wnids)
 
 
 def _root(names: list[str], path: Path) -> str:

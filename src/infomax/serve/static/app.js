@@ -143,6 +143,7 @@ async function start() {
   try {
     const info = await (await fetch("/api/info")).json();
     gallerySize = info.gallery;
+    document.body.classList.toggle("pixels", info.pictures !== "source");
     const classes = info.class_names.length ? ", " + info.class_names.length + " classes" : "";
     $("gallery-info").textContent = info.gallery.toLocaleString() + " images" + classes +
       " · " + info.image_shape.slice(1).join("×") + " pixels";
