@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-KINDS = ("id", "upload", "malformed", "bomb", "oversized")
-WEIGHTS = {"id": 40, "upload": 25, "malformed": 20, "bomb": 8, "oversized": 7}  # share of requests, in %
+KINDS = ("id", "upload", "malformed", "bomb", "oversized", "aborted")
+WEIGHTS = {"id": 40, "upload": 25, "malformed": 18, "bomb": 8, "oversized": 7, "aborted": 2}  # share, in %
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Variant:
     body: object  # bytes, or a callable -> fresh body per request (aiohttp.FormData is single use)
     headers: dict | None = None
     chunked: bool = False  # sent without a length, in 1 MB chunks
+    raw: bool = False  # bytes written on a socket that is then closed, no answer awaited
     k: int | None = 10  # 200: the number of results expected
 
 
@@ -113,6 +114,10 @@ def variants(gallery: int, ids: list[str], gallery_pngs: list[bytes], max_upload
         Variant("oversized", "chunked", frozenset({413, 503}), _multipart(over, "b"),
                 {"content-type": "multipart/form-data; boundary=b"}, chunked=True, k=None),
     ]
+    head = (b"POST /api/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 200000\r\n\r\n")
+    out.append(Variant("aborted", "1 KB of 200 KB, then closed", frozenset(), head + _multipart(rng.bytes(1000), "b")[:1000],
+                       raw=True, k=None))
     return out
 
 
