@@ -61,11 +61,11 @@ def prepare(args) -> tuple[str, str | None, str | None]:
 
 
 def start_server(index: str, checkpoint: str | None, data: str | None, threads: int | None = None,
-                 timeout: float = 900) -> tuple[subprocess.Popen, str]:
-    """`infomax serve` on 127.0.0.1 and a free port; returns once it prints its address."""
+                 timeout: float = 900, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
+    """`infomax serve` on 127.0.0.1 and a free port (`extra`: more of its options); returns once it prints its address."""
     cmd = [sys.executable, "-m", "infomax", "serve", "--index", index, "--host", "127.0.0.1", "--port", "0",
            "--device", "cpu"] + (["--checkpoint", checkpoint] if checkpoint else []) + (["--data", data] if data else [])
-    cmd += ["--threads", str(threads)] if threads else []
+    cmd += (["--threads", str(threads)] if threads else []) + list(extra)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     deadline, url = time.monotonic() + timeout, None
     for line in proc.stdout:

@@ -107,3 +107,48 @@ def test_hostile_uploads_get_a_4xx_with_a_json_message(client, name, send, statu
     assert reply.status_code == status, f"{name}: {reply.status_code} {reply.text}"
     assert reply.headers["content-type"] == "application/json"
     assert words in reply.json()["error"], reply.json()
+
+
+def test_a_stalled_upload_gets_408_and_frees_its_place(service, stack):
+    """A client that sends half a body and waits must not hold an upload place for ever."""
+    import json
+    import socket
+
+    import httpx
+    import uvicorn
+
+    from infomax.serve.app import create_app
+
+    app = create_app(service, max_decodes=1, max_waiting=0, upload_read_s=0.5)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        thread.join(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    head = (b"POST /api/search HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
+            b"filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n" + b"x" * 1000)  # 1 KB of the 100 KB declared
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+            stalled.sendall(head)
+            started = time.monotonic()
+            reply = b""
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                chunk = stalled.recv(4096)  # socket.timeout here: the upload was never answered
+                if not chunk:
+                    break
+                reply += chunk
+            waited = time.monotonic() - started
+        status = int(reply.split(b" ", 2)[1])
+        body = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+        assert status == 408 and 0.4 < waited < 5
+        assert body["error"] == "the upload did not arrive within 0.5 s: send the whole request without pausing"
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(url + "/healthz").json()["uploads_in_progress"] == 0
+        png = encode(stack.data.splits["test"].images[0])
+        ok = httpx.post(url + "/api/search", files={"file": ("q.png", png, "image/png")}, timeout=30)
+        assert ok.status_code == 200  # the one place is free again: not 503
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -8,7 +8,8 @@
     GET  /                  the search page (static HTML, CSS and JavaScript)
 
 Every error is a 4xx with a JSON body {"error": "what is wrong"}; an upload that finds every
-decode slot and its queue taken (limits.DecodeGate) gets 503 with Retry-After.
+decode slot and its queue taken (limits.DecodeGate) gets 503 with Retry-After; one whose body
+does not arrive within limits.UPLOAD_READ_S (30 s) gets 408 and frees its place.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from infomax import __version__
 from infomax.data.decode import FORMAT_NAMES, MAX_PIXELS
 from infomax.errors import InfomaxError
-from infomax.serve.limits import MAX_DECODES, MAX_UPLOAD_BYTES, RETRY_AFTER_S, BodyLimit, DecodeGate, megabytes
+from infomax.serve.limits import (MAX_DECODES, MAX_UPLOAD_BYTES, RETRY_AFTER_S, UPLOAD_READ_S, BodyLimit, DecodeGate,
+                                  megabytes)
 from infomax.serve.schema import SEARCH_BODY, SEARCH_RESPONSES
 from infomax.serve.service import DEFAULT_K, MAX_K, Query, SearchService
 
@@ -41,11 +43,12 @@ IMAGE_TYPES = ("image/", "application/octet-stream")  # what an upload may be de
 
 
 def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_decodes: int = MAX_DECODES,
-               max_waiting: int | None = None) -> FastAPI:
+               max_waiting: int | None = None, upload_read_s: float = UPLOAD_READ_S) -> FastAPI:
     """The app around a loaded service (the caller owns the service and closes it).
 
     max_decodes: uploads decoded at once; max_waiting: uploads queued for a decode beyond those
-    (default 8 per decode); more at once get 503 with Retry-After.
+    (default 8 per decode); more at once get 503 with Retry-After. upload_read_s: seconds an
+    admitted upload's body may take to arrive (then 408), so stalled clients cannot hold every place.
     """
     app = FastAPI(title="infomax image search", version=__version__,
                   description="Search a gallery of images by example, with features learned without labels.")
@@ -94,7 +97,7 @@ def create_app(service: SearchService, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                                          f"waiting; try again in {RETRY_AFTER_S} s",
                                     headers={"Retry-After": str(RETRY_AFTER_S)})
             try:
-                query, echo = await _by_upload(service, request, max_upload_bytes, gate)
+                query, echo = await _by_upload(service, request, max_upload_bytes, gate, upload_read_s)
             finally:
                 gate.leave()
         else:
@@ -134,7 +137,24 @@ async def _by_id(service: SearchService, request: Request) -> tuple[Query, dict]
     return Query(k=k, row=row), {"type": "row", **service.gallery.describe(row)}
 
 
-async def _by_upload(service: SearchService, request: Request, limit: int, gate: DecodeGate) -> tuple[Query, dict]:
+async def _by_upload(service: SearchService, request: Request, limit: int, gate: DecodeGate,
+                     read_s: float) -> tuple[Query, dict]:
+    try:
+        data, name, k = await asyncio.wait_for(_receive(service, request, limit), read_s)
+    except asyncio.TimeoutError:
+        raise HTTPException(408, f"the upload did not arrive within {read_s:g} s: send the whole request "
+                                 "without pausing") from None
+    if len(data) > limit:
+        raise HTTPException(413, f"the upload is over {megabytes(limit)}: send a smaller image")
+    try:
+        pixels = await run_in_threadpool(gate.run, service.decode, data)
+    except InfomaxError as exc:
+        raise HTTPException(400, f"cannot use the upload {name!r}: {_reason(exc)}") from None
+    return Query(k=k, image=pixels), {"type": "upload", "filename": name, "bytes": len(data)}
+
+
+async def _receive(service: SearchService, request: Request, limit: int) -> tuple[bytes, str, int]:
+    """The multipart body read: (the file's first limit + 1 bytes, its name, k)."""
     try:
         form = await request.form(max_files=1, max_fields=4)
     except StarletteHTTPException as exc:  # malformed multipart: starlette's 400 with a terse reason
@@ -155,13 +175,7 @@ async def _by_upload(service: SearchService, request: Request, limit: int, gate:
         name = upload.filename or "upload"
     finally:
         await form.close()
-    if len(data) > limit:
-        raise HTTPException(413, f"the upload is over {megabytes(limit)}: send a smaller image")
-    try:
-        pixels = await run_in_threadpool(gate.run, service.decode, data)
-    except InfomaxError as exc:
-        raise HTTPException(400, f"cannot use the upload {name!r}: {_reason(exc)}") from None
-    return Query(k=k, image=pixels), {"type": "upload", "filename": name, "bytes": len(data)}
+    return data, name, k
 
 
 def _as_int(value):

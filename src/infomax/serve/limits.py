@@ -12,6 +12,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 MAX_DECODES = 4  # uploads decoded at once (each at most decode.MAX_PIXELS: about 130 MB at the worst)
 WAITING_PER_DECODE = 8  # uploads that may wait for a decode, per decode slot (each holds its body, <= 10 MB)
 RETRY_AFTER_S = 1  # the Retry-After of a 503
+UPLOAD_READ_S = 30.0  # an admitted upload's body must arrive within this, or 408 (a stalled client frees its place)
 
 
 class DecodeGate:
