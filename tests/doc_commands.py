@@ -54,6 +54,8 @@ SUBSTITUTIONS = [
     (r"--index IDX --checkpoint RUN", "--index runs/c10/index --checkpoint runs/c10", "the page's own index"),
     (r"^(python benchmarks/bench_serve\.py .*)$", r"\1 --duration 1 --clients 2", "1 s per phase"),
     (r'"id": 1234', '"id": 12', "the fixture's gallery has 100 images"),
+    (r"--augment AUGMENT", "--augment crop_scale=0.6,flip=0", "one of the augmentations the table lists"),
+    (r"R/checkpoints/step-00001000", "R", "the 2-step run's latest checkpoint"),
 ]
 
 

@@ -204,7 +204,7 @@ def check(words: list[str], out: str, runner: Runner) -> None:
         from infomax.embed.files import load_embeddings
 
         rows = len(load_embeddings(runner.work / flags["--out"]))
-        assert rows in (110, 90), rows  # train + test of the CIFAR-10 archive (100 + 10) or the JPEG zip (70 + 20)
+        assert rows in (110, 90, 1797), rows  # train + test of the CIFAR-10 archive (100 + 10), the JPEG zip (70 + 20), the digits
     elif words[:2] == ["infomax", "export"] and "--to" in words:
         assert "exported 110 vectors (256-d)" in out, out  # every row of train + test
     elif words[:2] == ["infomax", "export"]:
