@@ -134,7 +134,15 @@ def decode_array(data: bytes, size: int | None, mode: str, resize: str) -> np.nd
 
 
 def _open(data: bytes, size: int | None, mode: str) -> Image.Image:
-    """Open and fully decode, refusing other formats and huge images before their pixels are read."""
+    return open_limited(data, mode, None if size is None else (lambda w, h: (size, size)))
+
+
+def open_limited(data: bytes, mode: str, needed=None) -> Image.Image:
+    """Open and fully decode, refusing other formats and huge images before their pixels are read.
+
+    needed(width, height) -> (w, h): the smallest size the caller will use; a JPEG then decodes
+    at 1/2, 1/4 or 1/8 of its side (libjpeg's draft) when that stays at least that large.
+    """
     image = identify(data)
     width, height = image.size
     if width == 0 or height == 0:
@@ -142,8 +150,8 @@ def _open(data: bytes, size: int | None, mode: str) -> Image.Image:
     jpeg = image.format in ("JPEG", "MPO")
     if jpeg and width * height > MAX_JPEG_PIXELS:
         raise _too_large(width, height, MAX_JPEG_PIXELS)
-    if jpeg and size is not None:
-        image.draft(mode, (size, size))  # libjpeg decodes at 1/2, 1/4 or 1/8 of the side, still >= size
+    if jpeg and needed is not None:
+        image.draft(mode, needed(width, height))
     if image.size[0] * image.size[1] > MAX_PIXELS:
         raise _too_large(width, height, MAX_PIXELS)
     image.load()

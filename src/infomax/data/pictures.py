@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from infomax.atomic import atomic_write
-from infomax.data.decode import MAX_JPEG_PIXELS, MAX_PIXELS, ORIENTATION, BadImage, identify, to_mode
+from infomax.data.decode import ORIENTATION, BadImage, open_limited, to_mode
 
 DISPLAY_SIDE = 256  # longer side of a picture made from a source file
 MEMORY_BYTES = 64 * 1024 * 1024  # encoded pictures kept in memory (a 256 px JPEG is about 15 KB)
@@ -64,18 +64,14 @@ def source_picture(data: bytes, side: int = DISPLAY_SIDE) -> Image.Image:
     if not data:
         raise BadImage("empty file (0 bytes)")
     try:
-        image = identify(data)
-        width, height = image.size
-        if width == 0 or height == 0:
-            raise BadImage(f"empty image ({width}×{height} pixels)")
-        jpeg = image.format in ("JPEG", "MPO")
-        if jpeg and width * height > MAX_JPEG_PIXELS:
-            raise BadImage(f"refused: {width}×{height} pixels is over the limit of {MAX_JPEG_PIXELS / 1e6:.1f} MP")
-        if jpeg:
-            image.draft("RGB", fitted(width, height, side))  # decoded at 1/2..1/8 when that stays >= the target
-        if image.size[0] * image.size[1] > MAX_PIXELS:
-            raise BadImage(f"refused: {width}×{height} pixels is over the limit of {MAX_PIXELS / 1e6:.1f} MP")
-        image.load()
+        stored = {}  # a JPEG's stored size: a reduced-size decode changes image.size
+
+        def needed(w: int, h: int) -> tuple[int, int]:
+            stored["size"] = (w, h)
+            return fitted(w, h, side)
+
+        image = open_limited(data, "RGB", needed)
+        width, height = stored.get("size", image.size)
         if "exif" in image.info and image.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8):
             width, height = height, width  # stored sideways
         if "exif" in image.info and image.getexif().get(ORIENTATION, 1) != 1:
