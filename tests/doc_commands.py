@@ -36,6 +36,8 @@ SKIP = {
     r"python benchmarks/bench_serve\.py": "trains a 200-step model on the full CIFAR-10 first; the load test "
     "itself runs on the line with --index",
     r"python benchmarks/bench_serve\.py --work .*": "the same as the line above, in another folder",
+    r"python benchmarks/soak_serve\.py .*": "a 60-second load test of 32 clients (the `bench` extra); "
+    "tests/serve/test_hostile.py sends each of its kinds of request",
 }
 
 # Pages that use the README's runs/c10 without making it: its lines run first (budgeted).
