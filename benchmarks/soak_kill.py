@@ -6,8 +6,9 @@
     python benchmarks/soak_kill.py all              # the three, one after another
 
 train: one run is never killed (the reference). A second run in its own folder is started, killed
-with SIGKILL at a random moment, and resumed with `--resume`, again and again; every third kill
-waits for a checkpoint write to begin (a temporary folder appears) and strikes during it. After
+with SIGKILL, and resumed with `--resume`, again and again, at three kinds of moment in turn: a
+random moment of the start-up, a random moment of training after 0 or 1 new checkpoints (so the
+run outlasts the kills), and during a checkpoint write (as soon as its temporary folder appears). After
 each kill the latest checkpoint must load and pass its sha256 check; once the kills are spent the
 run finishes, and its final weights must equal the reference's bit for bit.
 
@@ -40,8 +41,9 @@ import torch
 from infomax.checkpoint import find_checkpoint, load_checkpoint
 
 ENV = {**os.environ, "INFOMAX_COMPILE": "0", "PYTHONUNBUFFERED": "1"}
+CHECKPOINT_EVERY = 10
 TRAIN = ["--preset", "recommended", "--channels", "32", "--z-dim", "32", "--seed", "0", "--no-progress",
-         "--checkpoint-every", "10", "--log-every", "50", "--precision", "fp32"]
+         "--checkpoint-every", str(CHECKPOINT_EVERY), "--log-every", "50", "--precision", "fp32"]
 
 
 def infomax(*args: str) -> list[str]:
@@ -94,6 +96,23 @@ def kill_after(proc: subprocess.Popen, seconds: float) -> bool:
     return False
 
 
+def kill_after_checkpoints(proc: subprocess.Popen, folder: Path, new: int, delay: float) -> bool:
+    """SIGKILL `proc` `delay` seconds after it has written `new` more checkpoints (0: from its start)."""
+    def latest() -> str:
+        try:
+            return (folder / "latest.json").read_text()
+        except OSError:
+            return ""
+
+    seen, written = latest(), 0
+    while written < new and proc.poll() is None:
+        now = latest()
+        if now != seen:
+            seen, written = now, written + 1
+        time.sleep(0.01)
+    return kill_after(proc, delay)
+
+
 def kill_during_write(proc: subprocess.Popen, folder: Path, limit: float) -> bool:
     """SIGKILL `proc` as soon as a temporary checkpoint folder appears (or after `limit` seconds)."""
     end = time.monotonic() + limit
@@ -110,17 +129,20 @@ def soak_train(work: Path, kills: int, steps: int, rng: random.Random) -> dict:
     ref, run = work / "reference", work / "killed"
     base = ["train", "--data", "digits", "--max-steps", str(steps), *TRAIN]
     seconds, first = reference_run(infomax(*base, "--out", str(ref)), ref / "checkpoints")
-    window = first + 3 * (seconds - first) / kills  # kills spread over the run, which still outlasts them
+    interval = (seconds - first) * CHECKPOINT_EVERY / steps  # seconds between two checkpoints
     print(f"reference: {steps} steps in {seconds:.1f} s, first checkpoint after {first:.1f} s")
     done = unreadable = during_write = 0
     while done < kills:
         resume = (run / "checkpoints" / "latest.json").is_file()
         proc = start(infomax(*base, "--out", str(run), *(["--resume"] if resume else [])))
-        if done % 3 == 2:
-            killed = kill_during_write(proc, run / "checkpoints", window + seconds)
-            during_write += killed
+        moment = ("start-up", "training", "write")[done % 3]
+        if moment == "start-up":  # before the run has trained a step, or soon after
+            killed = kill_after(proc, rng.uniform(0.5, first))
+        elif moment == "training":  # after at most one new checkpoint: the run outlasts the kills
+            killed = kill_after_checkpoints(proc, run / "checkpoints", rng.randint(0, 1), rng.uniform(0, interval))
         else:
-            killed = kill_after(proc, rng.uniform(0.5, window))
+            killed = kill_during_write(proc, run / "checkpoints", seconds)
+            during_write += killed
         if not killed:
             if proc.returncode != 0:
                 raise SystemExit(f"a resumed run failed:\n{proc.stderr.read()[-2000:]}")
@@ -218,7 +240,8 @@ def main() -> int:
                 results[target] = soak_train(work / "train", args.kills, args.steps, rng)
             else:
                 results[target] = soak_rerun(target, work / "rerun", args.kills, rng, args.data)
-            ok &= all(v is not False for v in results[target].values()) and not results[target].get("unreadable checkpoints")
+            ok &= (all(v is not False for v in results[target].values()) and results[target]["kills"] >= args.kills
+                   and not results[target].get("unreadable checkpoints"))
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
