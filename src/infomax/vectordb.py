@@ -62,12 +62,11 @@ def payloads(metadata) -> list[dict]:
     return out
 
 
-def row_batches(emb_dir: str | Path, batch: int = BATCH) -> Iterator[tuple[np.ndarray, np.ndarray, list[dict]]]:
-    """(row numbers, float32 vectors, payloads) of up to `batch` rows at a time, in row order."""
-    from infomax.embed.files import load_vectors
+def row_batches(emb_dir: str | Path, vectors, batch: int = BATCH) -> Iterator[tuple[np.ndarray, np.ndarray, list[dict]]]:
+    """(row numbers, float32 vectors, payloads) of up to `batch` rows at a time, in row order;
+    vectors: the folder's (infomax.embed.files.load_vectors), metadata read a part at a time."""
     from infomax.embed.shards import iter_metadata
 
-    vectors = load_vectors(emb_dir)
     for start, part in iter_metadata(emb_dir):
         for a in range(0, len(part), batch):
             rows = part.iloc[a : a + batch]
@@ -82,7 +81,8 @@ def export_embeddings(emb_dir: str | Path, target: str, collection: str = "infom
     models = require("qdrant_client.models", "vectordb", "export to Qdrant")
     from infomax.embed.files import load_vectors
 
-    dim = int(load_vectors(emb_dir).shape[1])
+    vectors = load_vectors(emb_dir)
+    dim = int(vectors.shape[1])
     client = connect(target)
     try:
         if client.collection_exists(collection):
@@ -93,19 +93,15 @@ def export_embeddings(emb_dir: str | Path, target: str, collection: str = "infom
         else:
             client.create_collection(collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
         total = 0
-        for rows, vectors, loads in _progress(row_batches(emb_dir, batch), progress, emb_dir):
-            client.upsert(collection, points=models.Batch(ids=rows.tolist(), vectors=vectors.tolist(), payloads=loads))
+        batches = row_batches(emb_dir, vectors, batch)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, total=-(-len(vectors) // batch), unit="batch", desc="export")
+        for rows, block, loads in batches:
+            client.upsert(collection, points=models.Batch(ids=rows.tolist(), vectors=block.tolist(), payloads=loads))
             total += len(rows)
         return {"collection": collection, "points": total, "dim": dim, "target": target}
     finally:
         client.close()
 
-
-def _progress(batches, on: bool, emb_dir):
-    if not on:
-        return batches
-    from tqdm import tqdm
-
-    from infomax.embed.files import load_vectors
-
-    return tqdm(batches, total=-(-len(load_vectors(emb_dir)) // BATCH), unit="batch", desc="export")

@@ -21,6 +21,7 @@ import numpy as np
 
 from infomax.errors import InfomaxError
 from infomax.extras import require
+from infomax.index.build import normalize
 
 BLOCK = 65536  # rows added per step: 64 MiB of float32 at 256 dims
 TRAIN_MAX = 262_144  # vectors read for training: 256 MiB at 256 dims
@@ -41,12 +42,6 @@ def factory_string(params: dict, dim: int) -> str:
     return f"OPQ{int(params['m'])}_{dim},IVF{int(params['nlist'])},PQ{int(params['m'])}"
 
 
-def unit_block(vectors, rows: np.ndarray) -> np.ndarray:
-    """float32 len(rows)×D: rows of `vectors` (read in one fancy index), scaled to unit length."""
-    block = np.asarray(vectors[rows], dtype=np.float32)
-    return block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
-
-
 def train(vectors, rows: np.ndarray, params: dict, seed: int = 0, threads: int | None = None):
     """An empty trained OPQ + IVF-PQ index over the unit vectors of `rows` (a bounded sample)."""
     faiss = require("faiss", "index", "the search index")
@@ -65,14 +60,14 @@ def train(vectors, rows: np.ndarray, params: dict, seed: int = 0, threads: int |
     ivf.pq.cp.seed, ivf.pq.cp.niter, ivf.pq.cp.max_points_per_centroid = seed, 10, 64  # 16,384 points a byte
     opq = faiss.downcast_VectorTransform(index.chain.at(0))
     opq.niter, opq.max_train_points = 10, 32768  # OPQ trains a PQ per step: bounded, as above
-    index.train(unit_block(vectors, np.asarray(sample, dtype=np.int64)))
+    index.train(normalize(vectors[np.asarray(sample, dtype=np.int64)]))  # rows read in one fancy index
     return index
 
 
 def add_blocks(index, vectors, rows: np.ndarray, block: int = BLOCK) -> None:
     """Add the unit vectors of `rows` in order (position i = rows[i]), `block` rows at a time."""
     for start in range(0, len(rows), block):
-        index.add(unit_block(vectors, rows[start : start + block]))
+        index.add(normalize(vectors[rows[start : start + block]]))
 
 
 def open_mmap(path: str | Path):
@@ -99,21 +94,13 @@ def search_parameters(nprobe: int):
 
 
 def open_vectors(emb_dir: str | Path):
-    """The N×D vectors of an embeddings folder, memory-mapped (nothing else is read)."""
-    d = Path(emb_dir)
-    if (d / "embeddings.npy").is_file():
-        return np.load(d / "embeddings.npy", mmap_mode="r")
-    parts = sorted((d / "embeddings").glob("part-*.npy")) if (d / "embeddings").is_dir() else []
-    if parts:  # embeddings/part-NNNNN.npy: each part memory-mapped, stacked by rows
-        from infomax.embed.shards import ShardedArray
-
-        return ShardedArray.open(parts)
-    from infomax.embed.files import load_embeddings
+    """The N×D vectors of an embeddings folder, memory-mapped (its metadata left unread)."""
+    from infomax.embed.files import load_vectors
 
     try:
-        return load_embeddings(d).vectors
+        return load_vectors(emb_dir)
     except InfomaxError as exc:
-        raise InfomaxError(f"the ivfpq index re-ranks with the vectors of {d}, which cannot be read ({exc}); "
+        raise InfomaxError(f"the ivfpq index re-ranks with the vectors of {emb_dir}, which cannot be read ({exc}); "
                            "keep the embeddings folder in place or rebuild the index") from exc
 
 
