@@ -110,6 +110,15 @@ def find_checkpoint(path: str | Path) -> Path:
     return p / "checkpoints" / name
 
 
+def weights_sha256(path: str | Path) -> str | None:
+    """sha256 of the weights a checkpoint's manifest records (identifies the exact weights), or None."""
+    try:
+        manifest = json.loads((find_checkpoint(path) / MANIFEST).read_text())
+    except (OSError, ValueError, InfomaxError):
+        return None
+    return manifest.get("sha256", {}).get(WEIGHTS)
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Load and verify a checkpoint; a damaged one is refused, never loaded silently."""
     step_dir = find_checkpoint(path)

@@ -85,19 +85,6 @@ def open_source(spec: str, part_size: int, progress: bool = False):
         return ArraySource(load(spec, progress=progress), part_size)
 
 
-def checkpoint_sha256(checkpoint: str | Path) -> str | None:
-    """sha256 of the weights the checkpoint's manifest records (identifies the exact weights)."""
-    import json
-
-    from infomax.checkpoint import MANIFEST, WEIGHTS, find_checkpoint
-
-    try:
-        manifest = json.loads((find_checkpoint(checkpoint) / MANIFEST).read_text())
-    except (OSError, ValueError, InfomaxError):
-        return None
-    return manifest.get("sha256", {}).get(WEIGHTS)
-
-
 def embed_to_folder(checkpoint: str | Path, out: str | Path, *, data: str | None = None, features=("y",),
                     device: str = "auto", precision: str = "fp32", batch_size: int | None = None,
                     progress: bool = True, encoder=None, part_size: int = PART_SIZE, dtype: str = "float32",
