@@ -41,13 +41,10 @@ def build_sharded(emb_dir: str | Path, out_dir: str | Path, shards: int, split: 
     """Index the split's rows in `shards` contiguous ranges, one index folder each (options go to
     `build_gallery`: kind, params, threads, max_memory); returns the sharded gallery."""
     from infomax.embed.files import load_embeddings
-    from infomax.index.store import build_gallery
+    from infomax.index.store import build_gallery, gallery_rows
 
     emb = emb if emb is not None else load_embeddings(emb_dir)
-    rows = np.arange(len(emb), dtype=np.int64) if split == "all" else emb.rows(split)
-    if len(rows) == 0:
-        raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)}); "
-                           "pass --split with one of them, or --split all")
+    rows = gallery_rows(emb, split)
     if not 1 <= shards <= len(rows):
         raise InfomaxError(f"--shards {shards}: give 1 to {len(rows)} (the gallery's size)")
     ranges = np.array_split(rows, shards)

@@ -276,6 +276,17 @@ def build_info(kind: str, params: dict, emb_dir: str | Path, emb, split: str, n:
     }
 
 
+def gallery_rows(emb, split: str) -> np.ndarray:
+    """The embeddings rows of one split (int64, in order), or of every row for 'all'."""
+    if split == "all":
+        return np.arange(len(emb), dtype=np.int64)
+    rows = emb.rows(split)
+    if len(rows) == 0:
+        raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)}); "
+                           "pass --split with one of them, or --split all")
+    return rows
+
+
 def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train", kind: str = "auto",
                   params: dict | None = None, threads: int | None = None, emb=None,
                   max_memory: int | None = None, rows: np.ndarray | None = None) -> GalleryIndex:
@@ -289,15 +300,7 @@ def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train"
     from infomax.index.build import build_faiss, choose_kind, default_params, normalize
 
     emb = emb if emb is not None else load_embeddings(emb_dir)
-    if rows is not None:
-        rows = np.asarray(rows, dtype=np.int64)
-    elif split == "all":
-        rows = np.arange(len(emb), dtype=np.int64)
-    else:
-        rows = emb.rows(split)
-        if len(rows) == 0:
-            raise InfomaxError(f"the embeddings have no split '{split}' (they have {', '.join(emb.splits)}); "
-                               "pass --split with one of them, or --split all")
+    rows = gallery_rows(emb, split) if rows is None else np.asarray(rows, dtype=np.int64)
     start = time.perf_counter()
     chosen = choose_kind(len(rows), kind, dim=int(emb.vectors.shape[1]), max_memory=max_memory)
     settings = {**default_params(chosen, len(rows), int(emb.vectors.shape[1])), **(params or {})}
