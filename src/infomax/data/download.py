@@ -70,19 +70,6 @@ RELEASES: dict[str, tuple[Remote, ...]] = {
 urlopen = urllib.request.urlopen
 
 
-def checksum(path: str | Path, algorithm: str = "md5") -> str:
-    """The hex digest of a file."""
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def md5sum(path: str | Path) -> str:
-    return checksum(path, "md5")
-
-
 def effective(remote: Remote) -> Remote:
     """`remote` with INFOMAX_MIRROR and INFOMAX_CHECKSUMS applied (see the module docstring)."""
     mirror = os.environ.get("INFOMAX_MIRROR", "").strip()
