@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/bench_stream_train.py                   # 1,000,000 images at 64 px
     .venv/bin/python benchmarks/bench_stream_train.py --count 200000 --steps 300 --repeats 2 --workers 1
+    .venv/bin/python benchmarks/bench_stream_train.py --format npy      # raw pixels: no decoding
 
-Builds (or reuses, when it holds --count images) a WebDataset of --count 64 px JPEGs in
+Builds (or reuses, when it holds --count images) a WebDataset of --count 64 px JPEGs (or raw
+.npy pixels with --format npy, as `infomax data shard --format npy` writes them) in
 --shards-dir: the 20,200 train images of ../shared/data/tiny-imagenet-200-mini.zip, each written
 several times, each time a random square crop of 56 to 64 px scaled back to 64 and flipped half
 the time, 10,000 samples a shard, by 2 processes a shard at a time. Then trains the `recommended`
@@ -39,17 +41,15 @@ MADE_BY = "benchmarks/bench_stream_train.py"
 _images = _labels = _order = None  # set before the writers fork: memory-mapped train split, sample order
 
 
-def _write_shard(job: tuple[Path, int, int]) -> dict:
+def _write_shard(job: tuple[Path, int, int, str]) -> dict:
     """Shard `index` of the data set: samples index·SHARD_SIZE … (< count), each a random crop."""
-    import io
-
     import webdataset as wds
     from PIL import Image
 
     from infomax.atomic import temp_path
-    from infomax.data.shards import JPEG_QUALITY, KEY_DIGITS, shard_name
+    from infomax.data.shards import KEY_DIGITS, encode_image, shard_name
 
-    folder, index, count = job
+    folder, index, count, fmt = job
     rng = np.random.default_rng([SEED, index])
     keys = range(index * SHARD_SIZE, min(count, (index + 1) * SHARD_SIZE))
     tmp = temp_path(folder / shard_name(index))
@@ -62,18 +62,17 @@ def _write_shard(job: tuple[Path, int, int]) -> dict:
             pil = pil.crop((x0, y0, x0 + side, y0 + side)).resize((SIZE, SIZE), Image.BILINEAR)
             if rng.random() < 0.5:
                 pil = pil.transpose(Image.FLIP_LEFT_RIGHT)
-            buffer = io.BytesIO()
-            pil.save(buffer, format="JPEG", quality=JPEG_QUALITY)
             label = int(_labels[source])
             meta = {"id": f"{source}/{key // len(_images)}", "key": f"{key:0{KEY_DIGITS}d}", "split": "train",
                     "label": label}
-            tar.write({"__key__": meta["key"], "jpg": buffer.getvalue(), "cls": str(label).encode(),
+            tar.write({"__key__": meta["key"], fmt: encode_image(np.asarray(pil).transpose(2, 0, 1), fmt),
+                       "cls": str(label).encode(),
                        "json": json.dumps(meta).encode()})
     os.replace(tmp, folder / shard_name(index))
     return {"name": shard_name(index), "samples": len(keys)}
 
 
-def build_shards(spec: str, out: Path, count: int, procs: int = 2) -> bool:
+def build_shards(spec: str, out: Path, count: int, fmt: str, procs: int = 2) -> bool:
     """Write `count` samples under out/train (manifests as infomax.data.shards writes them);
     False when out already holds exactly that many."""
     import multiprocessing
@@ -86,7 +85,7 @@ def build_shards(spec: str, out: Path, count: int, procs: int = 2) -> bool:
     old = out / "train" / MANIFEST
     if old.is_file():
         manifest = json.loads(old.read_text())
-        if manifest.get("num_samples") == count:
+        if manifest.get("num_samples") == count and manifest.get("image_format") == fmt:
             return False
         if not str(manifest.get("source", "")).endswith(MADE_BY):
             sys.exit(f"{out} holds other shards; choose another --shards-dir")
@@ -100,11 +99,11 @@ def build_shards(spec: str, out: Path, count: int, procs: int = 2) -> bool:
     rng = np.random.default_rng(SEED)  # copy c visits the images in its own order
     _order = np.concatenate([rng.permutation(len(split)) for _ in range(copies)])[:count]
     (out / "train").mkdir(parents=True, exist_ok=True)
-    jobs = [(out / "train", i, count) for i in range(math.ceil(count / SHARD_SIZE))]
+    jobs = [(out / "train", i, count, fmt) for i in range(math.ceil(count / SHARD_SIZE))]
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         done = pool.map(_write_shard, jobs, chunksize=1)
     manifest = {"format": "webdataset", "split": "train", "num_samples": count, "image_shape": [3, SIZE, SIZE],
-                "image_format": "jpg", "labelled": True, "class_names": dataset.class_names,
+                "image_format": fmt, "labelled": True, "class_names": dataset.class_names,
                 "normalization": dataset.normalization, "source": f"{spec} random crops, {MADE_BY}",
                 "shards": done}
     atomic_write(out / "train" / MANIFEST, json.dumps(manifest, indent=1) + "\n")
@@ -173,16 +172,17 @@ def train_child(args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=1_000_000, help="images in the WebDataset")
-    p.add_argument("--shards-dir", type=Path, help="where the shards go (default /tmp/infomax-stream-COUNT)")
+    p.add_argument("--shards-dir", type=Path, help="where the shards go (default /tmp/infomax-stream-COUNT-FORMAT)")
     p.add_argument("--data", default=f"tiny-imagenet:{SHARED_TINY}", help="the source of the crops, 64 px")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=1, help="processes decoding the stream")
+    p.add_argument("--format", choices=("jpg", "npy"), default="jpg", help="image members: jpg (default) or npy")
     p.add_argument("--repeats", type=int, default=2, help="rounds of one stream and one in-memory run")
     p.add_argument("--keep", action="store_true", help="keep the shards written")
     p.add_argument("--child", choices=["stream", "memory"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    args.shards_dir = args.shards_dir or Path(tempfile.gettempdir()) / f"infomax-stream-{args.count}"
+    args.shards_dir = args.shards_dir or Path(tempfile.gettempdir()) / f"infomax-stream-{args.count}-{args.format}"
     if args.child:
         return train_child(args)
     if args.data == f"tiny-imagenet:{SHARED_TINY}" and not SHARED_TINY.is_file():
@@ -196,9 +196,9 @@ def main() -> None:
     print(f"load average at the start: {loadavg()}")
     load(args.data, progress=False)  # decode (and cache) before any timing
     start = time.perf_counter()
-    wrote = build_shards(args.data, args.shards_dir, args.count)
+    wrote = build_shards(args.data, args.shards_dir, args.count, args.format)
     size = sum(f.stat().st_size for f in (args.shards_dir / "train").glob("*.tar")) / 1e9
-    print(f"shards: {args.count:,} images at {SIZE} px in {args.shards_dir} ({size:.2f} GB of JPEG), "
+    print(f"shards: {args.count:,} images at {SIZE} px in {args.shards_dir} ({size:.2f} GB, {args.format} members), "
           + (f"written by 2 processes in {time.perf_counter() - start:.0f} s" if wrote else "reused"))
     print(f"train: recommended preset, bf16, batch {args.batch_size}, {args.steps} steps, images/s after the "
           f"first {LOG_EVERY}; stream with {args.workers} worker(s)")

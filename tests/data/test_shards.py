@@ -125,6 +125,34 @@ def test_jpg_format_is_close(tmp_path):
         assert np.abs(image.astype(int) - smooth[int(key)]).mean() < 3
 
 
+def test_npy_format_stores_the_raw_pixels(tmp_path):
+    rng = np.random.default_rng(5)
+    for channels in (3, 1):
+        images = rng.integers(0, 256, (5, channels, 6, 6), dtype=np.uint8)
+        out = tmp_path / f"c{channels}"
+        write_shards(images, out, image_format="npy", shard_size=2, progress=False)
+        members = tar_members(out / "train/shard-000000.tar")
+        for i in range(2):  # each member is np.save of the image: read back with numpy alone
+            stored = np.lib.format.read_array(__import__("io").BytesIO(members[f"{i:09d}.npy"]))
+            assert stored.dtype == np.uint8 and stored.shape == (channels, 6, 6)
+            np.testing.assert_array_equal(stored, images[i])
+        _, samples = read_all(f"webdataset:{out}")
+        for key, (image, _) in samples.items():
+            np.testing.assert_array_equal(image, images[int(key)])
+
+
+def test_npy_shards_resize_and_convert_as_png_shards_do(tmp_path):
+    # the same lossless pixels as .png and as .npy members: any size and mode reads alike
+    images = np.random.default_rng(6).integers(0, 256, (3, 3, 10, 14), dtype=np.uint8)
+    for fmt in ("png", "npy"):
+        write_shards(images, tmp_path / fmt, image_format=fmt, progress=False)
+    for options in (",size=4", ",size=7,mode=L", ",size=5,resize=pad", ",mode=L,size=10"):
+        _, from_png = read_all(f"webdataset:{tmp_path / 'png'}{options}")
+        _, from_npy = read_all(f"webdataset:{tmp_path / 'npy'}{options}")
+        for key in from_png:
+            np.testing.assert_array_equal(from_npy[key][0], from_png[key][0])
+
+
 def test_failed_write_leaves_only_complete_shards(tmp_path, monkeypatch):
     images = np.random.default_rng(3).integers(0, 256, (10, 3, 4, 4), dtype=np.uint8)
     encode, calls = shards_module.encode_image, []
@@ -153,7 +181,7 @@ def test_existing_shards_need_overwrite_and_stale_ones_go(tmp_path):
 
 def test_bad_arguments_are_clear(tmp_path):
     images = np.zeros((2, 3, 4, 4), np.uint8)
-    with pytest.raises(InfomaxError, match="png or jpg"):
+    with pytest.raises(InfomaxError, match="png, jpg or npy"):
         write_shards(images, tmp_path / "a", image_format="gif", progress=False)
     with pytest.raises(InfomaxError, match="positive number"):
         write_shards(images, tmp_path / "a", shard_size=0, progress=False)

@@ -154,3 +154,41 @@ def test_clear_errors(source, tmp_path):
         open_stream(f"webdataset:{folder}/train/shard-{{000000..000009}}.tar")
     with pytest.raises(InfomaxError, match="neither shards.json nor .tar"):
         open_stream(f"webdataset:{tmp_path}")
+
+
+def npy_bytes(array: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=allow_pickle)
+    return buffer.getvalue()
+
+
+def test_hostile_npy_members_are_skipped_with_their_reason(tmp_path, capsys):
+    # a shard written by hand, no manifest: the first good .npy gives the shape (1×4×4);
+    # a pickle, floats, 4 channels, a cut-off array and non-npy bytes are refused, never loaded
+    good = [np.full((1, 4, 4), 10 * i, np.uint8) for i in range(3)]
+    members = {
+        "000.npy": npy_bytes(good[0]),
+        "001.npy": npy_bytes(np.array([{"a": 1}], dtype=object), allow_pickle=True),
+        "002.npy": npy_bytes(np.zeros((1, 4, 4), np.float32)),
+        "003.npy": npy_bytes(good[1]),
+        "004.npy": npy_bytes(np.zeros((4, 4, 4), np.uint8)),
+        "005.npy": npy_bytes(good[2])[:-5],
+        "006.npy": b"\x93NUMPY but then nothing",
+        "007.npy": npy_bytes(good[2]),
+    }
+    with tarfile.open(tmp_path / "shard-000000.tar", "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    stream = open_stream(f"webdataset:{tmp_path}")
+    assert (stream.image_shape, stream.labelled) == ((1, 4, 4), False)
+    got = [(ids[0], x[0].numpy()) for x, _, ids in stream.batches(batch_size=1)]
+    assert len(got) == 8 and {key for key, _ in got} == {"000", "003", "007"}  # read again to fill 8 batches
+    for key, image in got:
+        np.testing.assert_array_equal(image, good[{"000": 0, "003": 1, "007": 2}[key]])
+    reasons = {key: reason for _, key, reason in stream.skipped}
+    assert sorted(reasons) == ["001", "002", "004", "005", "006"]
+    assert "not a readable .npy" in reasons["001"] and "readable .npy" in reasons["005"]
+    assert "uint8 C×H×W" in reasons["002"] and "(4, 4, 4)" in reasons["004"]
+    assert "skipped 001" in capsys.readouterr().err

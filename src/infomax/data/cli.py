@@ -55,7 +55,8 @@ def _add_shard(actions) -> None:
     shard.add_argument("--shard-size", type=int, default=10000, metavar="N", help="samples per tar (default 10000)")
     shard.add_argument("--size", type=int, metavar="S", help="resize images to S×S (shorter side, center crop)")
     shard.add_argument("--split", metavar="NAME", help="write only this split (default: all)")
-    shard.add_argument("--format", choices=("png", "jpg"), default="png", help="png (lossless, default) or jpg")
+    shard.add_argument("--format", choices=("png", "jpg", "npy"), default="png",
+                       help="png (lossless, default), jpg (smaller) or npy (raw pixels: no decoding, the quickest to train from)")
     shard.add_argument("--overwrite", action="store_true", help="replace shards already in DIR")
     shard.add_argument("--no-progress", action="store_true", help="no progress bars")
     shard.set_defaults(func=run_shard)

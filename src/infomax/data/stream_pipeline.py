@@ -17,13 +17,21 @@ import torch
 from infomax.errors import InfomaxError
 
 CHUNK = 32  # images per message from a worker
-IMAGE_KEYS = ("png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "gif")
+IMAGE_KEYS = ("npy", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "gif")  # npy: raw uint8 pixels
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 SHOWN = 20  # unreadable members named on stderr per stream; the rest are only counted
 
 
-def image_member(sample: dict) -> bytes | None:
-    return next((sample[k] for k in IMAGE_KEYS if k in sample), None)
+def image_member(sample: dict) -> tuple[str, bytes] | tuple[None, None]:
+    """(extension, bytes) of a sample's image member."""
+    return next(((k, sample[k]) for k in IMAGE_KEYS if k in sample), (None, None))
+
+
+def decode_member(kind: str, data: bytes, size: int | None, mode: str, resize: str) -> np.ndarray:
+    """C×H×W uint8 pixels of an image member: raw .npy pixels, or an encoded image."""
+    from infomax.data.decode import decode_array, decode_npy
+
+    return (decode_npy if kind == "npy" else decode_array)(data, size, mode, resize)
 
 
 def stream_seed(*parts: int) -> int:
@@ -75,9 +83,9 @@ class ShardSamples(torch.utils.data.IterableDataset):
 
     def _decode(self, sample: dict):
         """(C×H×W pixels, label) or the reason the sample cannot be used."""
-        from infomax.data.decode import BadImage, decode_array
+        from infomax.data.decode import BadImage
 
-        data = image_member(sample)
+        kind, data = image_member(sample)
         if data is None:
             return f"no image member (has {', '.join(k for k in sample if not k.startswith('__'))})"
         label = -1
@@ -87,7 +95,7 @@ class ShardSamples(torch.utils.data.IterableDataset):
             except (KeyError, ValueError):
                 return "no readable .cls label"
         try:
-            pixels = decode_array(data, self.shape[1], "L" if self.shape[0] == 1 else "RGB", self.resize)
+            pixels = decode_member(kind, data, self.shape[1], "L" if self.shape[0] == 1 else "RGB", self.resize)
         except BadImage as exc:
             return str(exc)
         return pixels, label
@@ -187,16 +195,17 @@ def count_samples(url: str, wds) -> int:
 
 def first_sample(urls: list[str], wds) -> tuple[tuple[int, int, int], bool]:
     """(C×H×W of the first decodable image, whether samples carry .cls labels), for shards without manifest."""
-    from infomax.data.decode import BadImage, decode_array, identify
+    from infomax.data.decode import BadImage, identify
 
     pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples(handler=wds.warn_and_continue))
     for sample in pipeline:
-        data = image_member(sample)
+        kind, data = image_member(sample)
         if data is None:
             continue
         try:
-            mode = "L" if identify(data).mode in GRAY_MODES else "RGB"  # the allowed formats only
-            pixels = decode_array(data, None, mode, "shorter-crop")
+            # the stored channels: a .npy's first axis, else the image's mode (the allowed formats only)
+            mode = None if kind == "npy" else "L" if identify(data).mode in GRAY_MODES else "RGB"
+            pixels = decode_member(kind, data, None, mode, "shorter-crop")
         except (BadImage, OSError):
             continue
         return tuple(int(s) for s in pixels.shape), "cls" in sample
