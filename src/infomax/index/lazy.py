@@ -93,6 +93,12 @@ class ArrowMetadata:
             return int(self.order[lo])
         return None
 
+    def label_names(self) -> list[str]:
+        """The distinct non-empty class names, sorted (one pass over the mapped column)."""
+        import pyarrow.compute as pc
+
+        return sorted(n for n in pc.unique(self.table.column("label_name")).to_pylist() if n)
+
     def __getitem__(self, column: str) -> pd.Series:
         """A whole column (n values in memory): for small galleries and tests only."""
         return self.table.column(column).to_pandas()

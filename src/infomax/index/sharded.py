@@ -12,6 +12,10 @@ shard re-ranks its candidates with exact cosine scores, so the merge is exact: a
 index returns what one flat index over all rows returns. Positions are global: position p of
 shard s is `offsets[s] + p`. Shards build one after another, so the build's peak memory is
 one shard's; shards can live on separate disks (a shard folder may be a symbolic link).
+
+For `infomax serve`, a sharded gallery reads like an ivfpq one (`lazy`): its vectors, embeddings
+rows and metadata are read by position from the shard that holds each (`ByShard`,
+`ShardedMetadata`), and an id is found by asking each shard in turn.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class ShardedGallery:
         self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.int64)  # global position of each shard's first
         self.kind = "sharded " + "/".join(sorted({s.kind for s in shards}))
         self.params = shards[0].params
+        self.lazy = True  # read by position through the shards, as an ivfpq index is
+        self.vectors = ByShard(self, lambda shard, local: shard.vectors[local])  # unit float32, by position
+        self.embedding_rows = ByShard(self, lambda shard, local: shard.embedding_rows[local])  # int64
+        self.metadata = ShardedMetadata(self)
         self._pool = ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="shard")
 
     @classmethod
@@ -149,6 +157,72 @@ class ShardedGallery:
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # ties: the earlier shard first
         r = np.arange(len(scores))[:, None]
         return scores[r, top].astype(np.float32), pos[r, top]
+
+
+class ByShard:
+    """An array-like over global positions whose rows each shard reads for its own: view[p] or
+    view[int array] (any shape), read from the shards that hold them, in the order asked."""
+
+    def __init__(self, gallery: ShardedGallery, read):
+        self.gallery, self.read = gallery, read  # read(shard GalleryIndex, local int64 array) -> rows
+
+    def __len__(self) -> int:
+        return len(self.gallery)
+
+    def __getitem__(self, key) -> np.ndarray:
+        positions = np.asarray(key, dtype=np.int64)
+        shard, local = self.gallery.locate(positions.ravel())
+        parts, order = [], []
+        for s in np.unique(shard):
+            at = np.flatnonzero(shard == s)
+            parts.append(np.asarray(self.read(self.gallery.shards[int(s)], local[at])))
+            order.append(at)
+        if not parts:
+            first = np.asarray(self.read(self.gallery.shards[0], np.zeros(0, dtype=np.int64)))
+            return first.reshape(positions.shape + first.shape[1:])
+        rows = np.concatenate(parts)[np.argsort(np.concatenate(order), kind="stable")]
+        return rows.reshape(positions.shape + rows.shape[1:])
+
+    def bounds(self) -> tuple[int, int]:
+        """(smallest, largest) value over every position: the shards' own, combined (embedding rows)."""
+        values = [self.read(s, slice(None)) for s in self.gallery.shards]
+        return min(int(np.min(v)) for v in values), max(int(np.max(v)) for v in values)
+
+
+class ShardedMetadata:
+    """The metadata of a sharded gallery by global position, as lazy.ArrowMetadata reads it."""
+
+    def __init__(self, gallery: ShardedGallery):
+        self.gallery = gallery
+        self._by_id: dict[int, dict[str, int]] = {}  # shards that hold their metadata in memory
+
+    def __len__(self) -> int:
+        return len(self.gallery)
+
+    def take(self, positions):
+        return self.gallery.describe(positions)
+
+    def row_of(self, id_: str) -> int | None:
+        """The global position of an id (the first, if repeated), or None: each shard is asked in turn."""
+        for s, shard in enumerate(self.gallery.shards):
+            if shard.lazy:
+                local = shard.metadata.row_of(id_)
+            else:
+                if s not in self._by_id:
+                    self._by_id[s] = {}
+                    for r, i in enumerate(shard.ids):
+                        self._by_id[s].setdefault(i, r)
+                local = self._by_id[s].get(id_)
+            if local is not None:
+                return int(self.gallery.offsets[s] + local)
+        return None
+
+    def label_names(self) -> list[str]:
+        names = set()
+        for shard in self.gallery.shards:
+            names.update(shard.metadata.label_names() if shard.lazy else
+                         (str(n) for n in shard.metadata["label_name"] if isinstance(n, str) and n))
+        return sorted(names)
 
 
 class _Ids:

@@ -7,9 +7,9 @@ pictures shown to people come from the source files where the data has them
 (infomax.data.pictures: 256 px, cached in memory and on disk). Images are only ever looked up
 by row number: no path from a client is opened.
 
-For an index whose metadata is read by row (ivfpq), ids, labels and names are read when a row
-is described, and ids are found by a binary search over the index's id order: nothing that grows
-with the gallery is held in memory.
+For an index whose metadata is read by row (ivfpq, or sharded), ids, labels and names are read
+when a row is described, and ids are found by a binary search over the index's id order: nothing
+that grows with the gallery is held in memory.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ class Gallery:
         pictures: what the images look like (default: the decoded pixels, enlarged)."""
         self.parts = list(parts)
         self.pictures = pictures if pictures is not None else Pictures(self.parts)
-        self.data_rows = data_rows if isinstance(data_rows, np.memmap) else np.asarray(data_rows, dtype=np.int64)
+        # metadata read by row (take, row_of, label_names: lazy.ArrowMetadata, sharded.ShardedMetadata)
+        self.lazy = not isinstance(metadata, pd.DataFrame)
+        lazy_rows = self.lazy or isinstance(data_rows, np.memmap)
+        self.data_rows = data_rows if lazy_rows else np.asarray(data_rows, dtype=np.int64)
         if len(metadata) != len(self.data_rows):
             raise ValueError(f"{len(self.data_rows)} gallery rows but {len(metadata)} metadata rows")
-        from infomax.index.lazy import ArrowMetadata
-
-        self.lazy = isinstance(metadata, ArrowMetadata)  # read by row
         if self.lazy:
             self.metadata = metadata
             return
@@ -58,18 +58,18 @@ class Gallery:
         folder, None: memory only). Refuses a data set whose images are not the ones the index describes (compared by id).
         """
         data_ids = [str(i) for split in dataset.splits.values() for i in split.ids]
-        rows = index.embedding_rows  # int64 n (memory-mapped for an ivfpq index)
+        rows = index.embedding_rows  # int64 n (memory-mapped for ivfpq, read by shard when sharded)
         hint = "pass the --data the embeddings were made from"
         lazy = getattr(index, "lazy", False)
         # a lazy index is checked at up to 1,024 evenly spaced rows: its ids are read by row
         check = np.unique(np.linspace(0, len(rows) - 1, min(len(rows), 1024)).astype(np.int64)) if lazy \
             else np.arange(len(rows))
-        highest = int(np.max(rows)) if len(rows) else -1
-        if len(rows) and (np.min(rows) < 0 or highest >= len(data_ids)):
+        lowest, highest = _bounds(rows)
+        if len(rows) and (lowest < 0 or highest >= len(data_ids)):
             raise InfomaxError(f"{spec} holds {len(data_ids)} images but the index refers to image "
                                f"{highest}; {hint}")
         ids = index.describe(check)["id"].astype(str).tolist() if lazy else index.ids
-        for position, row, id_ in zip(check.tolist(), np.asarray(rows)[check].tolist(), ids):
+        for position, row, id_ in zip(check.tolist(), np.asarray(rows[check]).tolist(), ids):
             if data_ids[row] != str(id_):
                 raise InfomaxError(f"{spec} does not match the index: gallery row {position} is '{id_}' in the "
                                    f"index but '{data_ids[row]}' in the data; {hint}")
@@ -112,14 +112,21 @@ class Gallery:
     def class_names(self) -> list[str]:
         """The distinct class names of the gallery, sorted (a lazy gallery scans its mapped column)."""
         if self.lazy:
-            import pyarrow.compute as pc
-
-            return sorted(n for n in pc.unique(self.metadata.table.column("label_name")).to_pylist() if n)
+            return self.metadata.label_names()
         return sorted({n for n in self.label_names if n})
 
     @property
     def image_shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.parts[0].shape[1:]) if self.parts else ()
+
+
+def _bounds(rows) -> tuple[int, int]:
+    """(smallest, largest) embeddings row of the gallery; (0, -1) when it is empty."""
+    if not len(rows):
+        return 0, -1
+    if isinstance(rows, np.ndarray):
+        return int(np.min(rows)), int(np.max(rows))
+    return rows.bounds()  # sharded.ByShard: each shard's own
 
 
 def _missing(value) -> bool:

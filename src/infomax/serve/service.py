@@ -66,9 +66,9 @@ class SearchService:
         """
         from infomax.data import load
         from infomax.embed.embedder import Embedder
-        from infomax.index.store import GalleryIndex
+        from infomax.index.sharded import open_index
 
-        index = GalleryIndex.load(index_dir)
+        index = open_index(index_dir)  # one index folder, or one written with --shards
         checkpoint = checkpoint or index.info.get("checkpoint")
         if not checkpoint:
             raise InfomaxError(f"the index {index_dir} records no checkpoint; pass --checkpoint RUN_DIR")
