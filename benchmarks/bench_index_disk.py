@@ -170,7 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--autofaiss", action="store_true", help="also build and search with autofaiss")
     p.add_argument("--no-ivfpq", action="store_true", help="skip the ivfpq build and search")
     p.add_argument("--workdir", default="/work/bench-data/disk", help="where the gallery and indexes go")
-    p.add_argument("--keep", action="store_true", help="keep the generated files")
+    p.add_argument("--keep", action="store_true", help="keep the generated files (a later --keep run with the same "
+                   "gallery settings reuses them)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -187,11 +188,17 @@ def main(argv=None) -> int:
         seeds, queries, what = base_features(args)
         queries = queries[: args.queries] / np.linalg.norm(queries[: args.queries], axis=1, keepdims=True)
         start = time.perf_counter()
-        write_gallery(seeds, args.n, args.noise, w / "emb")
-        np.save(w / "queries.npy", queries.astype(np.float32))
-        np.save(w / "truth.npy", exact_top(w / "emb", queries.astype(np.float32), args.k))
-        print(f"features: {what}; gallery {args.n:,} × {seeds.shape[1]} ({len(seeds):,} real + noisy copies), "
-              f"{len(queries)} held-out queries; written + exact search in {time.perf_counter() - start:.0f} s")
+        made = f"{what}; gallery {args.n:,} × {seeds.shape[1]} ({len(seeds):,} real + noisy copies, noise {args.noise}), " \
+               f"{len(queries)} held-out queries, k {args.k}"
+        if args.keep and (w / "made.txt").is_file() and (w / "made.txt").read_text() == made:
+            print(f"features: {made}; reused from {w} (--keep)")
+        else:
+            (w / "made.txt").unlink(missing_ok=True)
+            write_gallery(seeds, args.n, args.noise, w / "emb")
+            np.save(w / "queries.npy", queries.astype(np.float32))
+            np.save(w / "truth.npy", exact_top(w / "emb", queries.astype(np.float32), args.k))
+            (w / "made.txt").write_text(made)
+            print(f"features: {made}; written + exact search in {time.perf_counter() - start:.0f} s")
         forward = [a for a in sys.argv[1:] if a != "--autofaiss"] if argv is None else list(argv)
         if not args.no_ivfpq:
             ivfpq_report(forward, w, args.k)

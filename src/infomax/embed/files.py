@@ -115,7 +115,7 @@ def load_embeddings(emb_dir: str | Path, mmap: bool = True) -> Embeddings:
     mmap=False reads the vectors into memory."""
     require_all(PARQUET, "eval", "reading the embeddings' metadata")
     d = Path(emb_dir)
-    info = _read_info(d)
+    info = read_info(d)
     vectors, extra = _open_vectors(d, info)
     if not mmap:
         vectors = ShardedArray([np.asarray(vectors)])
@@ -129,7 +129,7 @@ def load_vectors(emb_dir: str | Path) -> ShardedArray:
     """Only the μ vectors of an embeddings folder (memory-mapped parts), its metadata left unread:
     what a pass over many rows needs (index building, export)."""
     d = Path(emb_dir)
-    return _open_vectors(d, _read_info(d))[0]
+    return _open_vectors(d, read_info(d))[0]
 
 
 def _open_vectors(d: Path, info: dict) -> tuple[ShardedArray, dict[str, ShardedArray]]:
@@ -154,7 +154,7 @@ def _open_vectors(d: Path, info: dict) -> tuple[ShardedArray, dict[str, ShardedA
     return vectors, extra
 
 
-def _read_info(d: Path) -> dict:
+def read_info(d: Path) -> dict:
     try:
         return json.loads((d / INFO).read_text()) if (d / INFO).is_file() else {}
     except (ValueError, OSError) as exc:

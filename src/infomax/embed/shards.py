@@ -83,7 +83,7 @@ def finished_parts(folder: str | Path) -> list[int]:
     return sorted(int(m.group(1)) for p in d.iterdir() if (m := _PART.match(p.name)))
 
 
-def _metadata_files(folder: str | Path) -> list[Path]:
+def metadata_files(folder: str | Path) -> list[Path]:
     """The metadata file of each part in row order (one file for the single-file layout)."""
     folder = Path(folder)
     parts = finished_parts(folder)
@@ -108,7 +108,7 @@ def iter_metadata(folder: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
     import pandas as pd
 
     start = 0
-    for path in _metadata_files(folder):
+    for path in metadata_files(folder):
         frame = _read_parquet(path)
         frame.index = pd.RangeIndex(start, start + len(frame))  # the rows' numbers in the whole
         yield start, frame
@@ -119,7 +119,7 @@ def part_rows(folder: str | Path) -> np.ndarray:
     """int64 row count of each part, from the parquet footers (no rows are read)."""
     import pyarrow.parquet as pq
 
-    return np.array([pq.ParquetFile(p).metadata.num_rows for p in _metadata_files(folder)], dtype=np.int64)
+    return np.array([pq.ParquetFile(p).metadata.num_rows for p in metadata_files(folder)], dtype=np.int64)
 
 
 def read_metadata(folder: str | Path, rows=None) -> pd.DataFrame:
@@ -127,7 +127,7 @@ def read_metadata(folder: str | Path, rows=None) -> pd.DataFrame:
     reading only the parquet files of the parts that hold them."""
     import pandas as pd
 
-    files = _metadata_files(folder)
+    files = metadata_files(folder)
     if rows is None:
         frames = [_read_parquet(p) for p in files]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -248,6 +248,17 @@ class ShardedArray:
             if len(at):
                 out[at] = self.parts[p][flat[at] - self.offsets[p]]
         return out.reshape(*idx.shape, self._dim)
+
+    def release(self) -> None:
+        """Drop the pages read so far from this process's resident memory (madvise DONTNEED on
+        each memory-mapped part; the system keeps them in its file cache). A pass over more rows
+        than memory holds calls this after each block, so its RSS stays that of one block."""
+        import mmap
+
+        for part in self.parts:
+            mapping = getattr(part, "_mmap", None)
+            if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+                mapping.madvise(mmap.MADV_DONTNEED)
 
     def blocks(self, rows: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
         """(start row, float32 block of up to `rows` rows) from the first row to the last."""

@@ -49,10 +49,10 @@ def add_parser(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     require_all(INDEX, "index", "infomax index")
-    from infomax.embed.files import load_embeddings
+    from infomax.embed.ondisk import EmbeddingsOnDisk
     from infomax.index.store import build_gallery
 
-    emb = load_embeddings(args.embeddings)
+    emb = EmbeddingsOnDisk(args.embeddings)  # the metadata is read whole only for an in-memory index
     split = args.split or ("train" if "train" in emb.splits else emb.splits[0])
     options = dict(kind=args.kind, threads=args.threads, emb=emb,
                    max_memory=parse_size(args.max_memory) if args.max_memory else None)
@@ -93,9 +93,9 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"search: note: --k {args.k} is more than the {len(index):,} gallery images; showing all of them",
               file=sys.stderr)
     if args.embeddings:
-        from infomax.embed.files import load_embeddings
+        from infomax.embed.ondisk import EmbeddingsOnDisk
 
-        index.check_embeddings(load_embeddings(args.embeddings))
+        index.check_embeddings(EmbeddingsOnDisk(args.embeddings))
     found = []
     if args.row:
         scores, pos = search.search_rows(index, args.row, k)

@@ -60,14 +60,34 @@ def train(vectors, rows: np.ndarray, params: dict, seed: int = 0, threads: int |
     ivf.pq.cp.seed, ivf.pq.cp.niter, ivf.pq.cp.max_points_per_centroid = seed, 10, 64  # 16,384 points a byte
     opq = faiss.downcast_VectorTransform(index.chain.at(0))
     opq.niter, opq.max_train_points = 10, 32768  # OPQ trains a PQ per step: bounded, as above
-    index.train(normalize(vectors[np.asarray(sample, dtype=np.int64)]))  # rows read in one fancy index
+    index.train(normalize(read_rows(vectors, np.asarray(sample, dtype=np.int64))))
     return index
+
+
+def read_rows(vectors, rows: np.ndarray, window: int = BLOCK) -> np.ndarray:
+    """vectors[rows] for ascending rows spread over the file, read one window of `window` rows
+    at a time, each window's pages released after it: the process's RSS holds one window of the
+    mapping, not every page the rows touch (each read maps its neighbours too)."""
+    out = np.empty((len(rows), int(vectors.shape[1])), dtype=np.float32)
+    cuts = np.flatnonzero(np.diff(rows // window)) + 1
+    for at in np.split(np.arange(len(rows)), cuts):
+        out[at] = vectors[rows[at]]
+        _release(vectors)
+    return out
 
 
 def add_blocks(index, vectors, rows: np.ndarray, block: int = BLOCK) -> None:
     """Add the unit vectors of `rows` in order (position i = rows[i]), `block` rows at a time."""
     for start in range(0, len(rows), block):
         index.add(normalize(vectors[rows[start : start + block]]))
+        _release(vectors)
+
+
+def _release(vectors) -> None:
+    """Pages of memory-mapped vectors read so far leave the process's RSS (ShardedArray.release)."""
+    release = getattr(vectors, "release", None)
+    if release is not None:
+        release()
 
 
 def open_mmap(path: str | Path):

@@ -45,13 +45,19 @@ def build_sharded(emb_dir: str | Path, out_dir: str | Path, shards: int, split: 
     """Index the split's rows in `shards` contiguous ranges, one index folder each (options go to
     `build_gallery`: kind, params, threads, max_memory); returns the sharded gallery."""
     from infomax.embed.files import load_embeddings
+    from infomax.embed.ondisk import EmbeddingsOnDisk
+    from infomax.index.build import choose_kind
     from infomax.index.store import build_gallery, gallery_rows
 
-    emb = emb if emb is not None else load_embeddings(emb_dir)
+    emb = emb if emb is not None else EmbeddingsOnDisk(emb_dir)
     rows = gallery_rows(emb, split)
     if not 1 <= shards <= len(rows):
         raise InfomaxError(f"--shards {shards}: give 1 to {len(rows)} (the gallery's size)")
     ranges = np.array_split(rows, shards)
+    kinds = {choose_kind(len(part), options.get("kind", "auto"), dim=int(emb.vectors.shape[1]),
+                         max_memory=options.get("max_memory")) for part in ranges}
+    if kinds != {"ivfpq"} and isinstance(emb, EmbeddingsOnDisk):  # in-memory shards hold their metadata
+        emb = load_embeddings(emb_dir)
 
     def fill(tmp: Path) -> None:
         for s, part in enumerate(ranges):

@@ -52,8 +52,7 @@ def fingerprint(vectors: np.ndarray, ids) -> dict:
     sample = np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).astype(np.int64)) if n else np.zeros(0, np.int64)
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(np.asarray(vectors[sample], dtype=np.float32)).tobytes())
-    ids = np.asarray(ids, dtype=object)
-    h.update("\n".join(str(i) for i in ids[sample]).encode())
+    h.update("\n".join(str(i) for i in ids[sample]).encode())  # ids: an array, or a column read by row
     return {"shape": [int(n), int(vectors.shape[1])], "sample_sha256": h.hexdigest()}
 
 
@@ -185,7 +184,7 @@ class GalleryIndex:
     def check_embeddings(self, emb) -> None:
         """Raise InfomaxError unless `emb` (an Embeddings) is the one this index was built from."""
         recorded = self.info.get("fingerprint")
-        current = fingerprint(emb.vectors, emb.metadata["id"].to_numpy())
+        current = fingerprint(emb.vectors, id_column(emb))
         if recorded != current:
             raise InfomaxError(
                 f"index {self.path} was built from other embeddings (built from {self.info.get('embeddings')}, "
@@ -270,10 +269,24 @@ def build_info(kind: str, params: dict, emb_dir: str | Path, emb, split: str, n:
         "embeddings": str(Path(emb_dir).resolve()),
         "checkpoint": emb.info.get("checkpoint"),
         "data": emb.info.get("data"),
-        "fingerprint": fingerprint(emb.vectors, emb.metadata["id"].to_numpy()),
+        "fingerprint": fingerprint(emb.vectors, id_column(emb)),
         "build_seconds": round(seconds, 2),
         "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def id_column(emb):
+    """The ids of an Embeddings (an array) or of an EmbeddingsOnDisk (read by row)."""
+    from infomax.embed.ondisk import EmbeddingsOnDisk
+
+    return emb.ids if isinstance(emb, EmbeddingsOnDisk) else emb.metadata["id"].to_numpy()
+
+
+def metadata_chunks(emb, rows: np.ndarray, chunk: int = 1 << 18):
+    """The metadata of `rows` (ascending) in chunks of DataFrames, in order."""
+    if hasattr(emb, "metadata_chunks"):
+        return emb.metadata_chunks(rows, chunk)
+    return (emb.metadata.iloc[rows[s : s + chunk]] for s in range(0, len(rows), chunk))
 
 
 def gallery_rows(emb, split: str) -> np.ndarray:
@@ -297,15 +310,18 @@ def build_gallery(emb_dir: str | Path, out_dir: str | Path, split: str = "train"
     those embeddings rows of the split (one shard of a sharded index).
     """
     from infomax.embed.files import load_embeddings
+    from infomax.embed.ondisk import EmbeddingsOnDisk
     from infomax.index.build import build_faiss, choose_kind, default_params, normalize
 
-    emb = emb if emb is not None else load_embeddings(emb_dir)
-    rows = gallery_rows(emb, split) if rows is None else np.asarray(rows, dtype=np.int64)
     start = time.perf_counter()
+    emb = emb if emb is not None else EmbeddingsOnDisk(emb_dir)  # the metadata is not read whole
+    rows = gallery_rows(emb, split) if rows is None else np.asarray(rows, dtype=np.int64)
     chosen = choose_kind(len(rows), kind, dim=int(emb.vectors.shape[1]), max_memory=max_memory)
     settings = {**default_params(chosen, len(rows), int(emb.vectors.shape[1])), **(params or {})}
     if chosen == "ivfpq":
         return build_ivfpq_gallery(emb_dir, out_dir, emb, rows, split, settings, threads, start)
+    if isinstance(emb, EmbeddingsOnDisk):  # an in-memory index holds the metadata too
+        emb = load_embeddings(emb_dir)
     unit = normalize(emb.vectors[rows])  # n×D
     index, order = build_faiss(unit, chosen, settings, threads=threads)
     if order is not None:  # the index keeps similar vectors together; so do the stored arrays
@@ -324,8 +340,7 @@ def build_ivfpq_gallery(emb_dir, out_dir, emb, rows: np.ndarray, split: str, par
 
     index = ivfpq.train(emb.vectors, rows, params, threads=threads)
     ivfpq.add_blocks(index, emb.vectors, rows, block or ivfpq.BLOCK)
-    chunk = 1 << 20
-    frames = (emb.metadata.iloc[rows[s : s + chunk]] for s in range(0, len(rows), chunk))
+    frames = metadata_chunks(emb, rows)
 
     def fill(tmp: Path) -> None:
         faiss.write_index(index, str(tmp / FAISS))
