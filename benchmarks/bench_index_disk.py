@@ -116,6 +116,8 @@ def run_child(args) -> None:
     elif args.child == "autofaiss-build":
         from autofaiss import build_index
 
+        opq = faiss.OPQMatrix  # autofaiss 2.18 passes keywords that faiss 1.15's wrapper refuses
+        faiss.OPQMatrix = lambda d=0, M=1, d2=-1: opq(d, M, d2)
         dump = json.dump  # autofaiss writes numpy float32 metrics, which json refuses under numpy 2
         json.dump = lambda obj, f, **kw: dump(obj, f, default=lambda o: o.item() if hasattr(o, "item") else str(o), **kw)
         start = time.perf_counter()
@@ -145,12 +147,15 @@ def size_gib(path: Path) -> float:
     return round(sum(f.stat().st_size for f in files) / 2**30, 3)
 
 
-def ivfpq_report(forward: list[str], w: Path, k: int) -> None:
-    built = child(forward, "build")
-    print(f"ivfpq {built['params']}: build {built['seconds']} s, peak RSS {built['peak_rss_gib']} GiB, "
-          f"index on disk {size_gib(w / 'index')} GiB (vectors stay in the embeddings, {size_gib(w / 'emb')} GiB)")
+def ivfpq_report(forward: list[str], w: Path, k: int, rebuild: bool = True) -> None:
+    if rebuild or not (w / "index" / "index.json").is_file():
+        built = child(forward, "build")
+        print(f"ivfpq {built['params']}: build {built['seconds']} s, peak RSS {built['peak_rss_gib']} GiB, "
+              f"index on disk {size_gib(w / 'index')} GiB (vectors stay in the embeddings, {size_gib(w / 'emb')} GiB)")
+    else:
+        print(f"ivfpq: the index of the kept run reused ({w / 'index'}, --reuse-index)")
     found = child(forward, "search")
-    print(f"search process RSS {found['rss']} GiB (RssFile: mapped pages of index + vectors)")
+    print(f"search process RSS {found['rss']} GiB (RssFile: mapped pages of the index file)")
     for nprobe, r in found["nprobe"].items():
         print(f"  nprobe {nprobe}: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, recall@{k} {r['recall']} ({r['text']})")
 
@@ -172,6 +177,7 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", default="/work/bench-data/disk", help="where the gallery and indexes go")
     p.add_argument("--keep", action="store_true", help="keep the generated files (a later --keep run with the same "
                    "gallery settings reuses them)")
+    p.add_argument("--reuse-index", action="store_true", help="with --keep: search the kept ivfpq index, no build")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -201,7 +207,7 @@ def main(argv=None) -> int:
             print(f"features: {made}; written + exact search in {time.perf_counter() - start:.0f} s")
         forward = [a for a in sys.argv[1:] if a != "--autofaiss"] if argv is None else list(argv)
         if not args.no_ivfpq:
-            ivfpq_report(forward, w, args.k)
+            ivfpq_report(forward, w, args.k, rebuild=not (args.keep and args.reuse_index))
         if args.autofaiss:
             auto = child(forward, "autofaiss-build")
             print(f"autofaiss {auto['index_key']} ({auto['index_param']}), budget {args.memory}: build "

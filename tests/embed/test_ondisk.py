@@ -91,3 +91,37 @@ def test_release_drops_the_pages_read_from_resident_memory(tmp_path):
     array.release()
     assert _rss_file_mb() - before < 8
     assert float(array[n - 1].sum()) == 256  # still readable after the release
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_read_with_pread_equals_indexing(tmp_path, dtype):
+    rng = np.random.default_rng(4)
+    parts = [rng.standard_normal((n, 5)).astype(dtype) for n in (7, 1, 12)]
+    for k, part in enumerate(parts):
+        np.save(tmp_path / f"p{k}.npy", part)
+    mapped = shards.ShardedArray.open([tmp_path / f"p{k}.npy" for k in range(3)])
+    in_memory = shards.ShardedArray(parts)
+    rows = np.array([[19, 0, 7], [8, 6, 7]])
+    expected = np.concatenate(parts).astype(np.float32)[rows]
+    for array in (mapped, in_memory):
+        got = array.read(rows)
+        assert got.dtype == np.float32 and got.shape == (2, 3, 5)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(IndexError, match="0..19"):
+        mapped.read([20])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_pread_leaves_no_pages_in_resident_memory(tmp_path):
+    n = 1 << 16  # 64 MiB of float32 rows of 256
+    vectors = np.lib.format.open_memmap(tmp_path / "v.npy", "w+", np.float32, (n, 256))
+    vectors[:] = 2.0
+    vectors.flush()
+    del vectors
+    rows = np.random.default_rng(0).choice(n, 4096, replace=False)
+    array = shards.ShardedArray.open([tmp_path / "v.npy"])
+    before = _rss_file_mb()
+    assert float(array.read(rows).sum()) == 2.0 * 4096 * 256
+    assert _rss_file_mb() - before < 4
+    assert float(array[rows].sum()) == 2.0 * 4096 * 256  # the same rows through the mapping
+    assert _rss_file_mb() - before > 16

@@ -17,6 +17,8 @@ An older folder with one embeddings.npy + metadata.parquet reads as a single par
 
 from __future__ import annotations
 
+import os
+
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -248,6 +250,40 @@ class ShardedArray:
             if len(at):
                 out[at] = self.parts[p][flat[at] - self.offsets[p]]
         return out.reshape(*idx.shape, self._dim)
+
+    def read(self, rows) -> np.ndarray:
+        """float32 rows (an int array, any order) read from the part files with pread, not through
+        the memory mapping: no page of the file becomes part of this process's resident memory,
+        so a long-running search that reads a few rows per query keeps a flat RSS (reading through
+        a mapping maps ~64 KB around every row read). Parts held in memory are indexed as usual."""
+        flat = np.asarray(rows, dtype=np.int64).ravel()
+        if flat.size and (flat.min() < 0 or flat.max() >= self._n):
+            raise IndexError(f"rows must be in 0..{self._n - 1}")
+        stored = np.empty((len(flat), self._dim), dtype=self.storage_dtype)
+        size = self._dim * stored.itemsize
+        buffer = memoryview(stored).cast("B")
+        part_of = np.searchsorted(self.offsets, flat, side="right") - 1
+        for i, (p, row) in enumerate(zip(part_of.tolist(), flat.tolist())):
+            local = row - int(self.offsets[p])
+            fd = self._fd(p)
+            if fd is None:
+                stored[i] = self.parts[p][local]
+            elif os.preadv(fd, [buffer[i * size : (i + 1) * size]], self.parts[p].offset + local * size) != size:
+                raise InfomaxError(f"{self.parts[p].filename} is shorter than its header says; re-run `infomax embed`")
+        return stored.astype(np.float32, copy=False).reshape(*np.shape(rows), self._dim)
+
+    def _fd(self, p: int) -> int | None:
+        """An open file descriptor of part p's file (opened once), or None for a part in memory."""
+        fds = self.__dict__.setdefault("_fds", {})
+        if p not in fds:
+            part = self.parts[p]
+            fds[p] = os.open(part.filename, os.O_RDONLY) if isinstance(part, np.memmap) and part.filename else None
+        return fds[p]
+
+    def __del__(self):
+        for fd in self.__dict__.get("_fds", {}).values():
+            if fd is not None:
+                os.close(fd)
 
     def release(self) -> None:
         """Drop the pages read so far from this process's resident memory (madvise DONTNEED on

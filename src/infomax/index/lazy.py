@@ -128,7 +128,7 @@ class LazyIds:
 
 
 class UnitRows:
-    """Unit-normalized float32 rows of stored vectors, read by position from a memory map.
+    """Unit-normalized float32 rows of stored vectors, read by position (pread for a ShardedArray).
 
     source: N×D vectors (np.memmap or any array-like that supports slicing and integer-array
     indexing); rows: int64 n, the source row of each position. view[p] -> D, view[array] -> len×D.
@@ -148,7 +148,8 @@ class UnitRows:
         src = np.asarray(self.rows[positions.ravel()], dtype=np.int64)
         order = np.argsort(src, kind="stable")  # read in file order, put back in asked order
         block = np.empty((len(src), self.shape[1]), dtype=np.float32)
-        block[order] = np.asarray(self.source[src[order]], dtype=np.float32)
+        read = getattr(self.source, "read", None)  # ShardedArray: pread, the RSS stays flat
+        block[order] = read(src[order]) if read is not None else np.asarray(self.source[src[order]], dtype=np.float32)
         block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
         block = block.reshape(*positions.shape, self.shape[1])
         return block[0] if single else block
