@@ -111,3 +111,34 @@ def test_auto_picks_ivfpq_by_size_and_memory():
     # hnsw at 1M × 256: 1M × (1,024 + 256 + 256) B + 300 MiB ≈ 1.85 GB
     assert choose_kind(1_000_000, max_memory=2 << 30) == "hnsw"
     assert choose_kind(1_000_000, max_memory=1 << 30) == "ivfpq"
+
+
+def _mapped_rss_kb(prefix: str) -> int:
+    """Resident kB of this process's mappings of files under prefix (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        first = line.split(None, 1)[0]
+        if "-" in first and not first.endswith(":"):  # a mapping's header line
+            inside = line.split(None, 5)[5].strip().startswith(prefix) if len(line.split(None, 5)) == 6 else False
+        elif inside and first == "Rss:":
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_page_budget_releases_the_index_pages_and_answers_stay(built):
+    from infomax.index.pages import PageBudget
+
+    x, _, _, tmp = built
+    index = GalleryIndex.load(tmp / "idx")
+    prefix = str((tmp / "idx").resolve()) + "/"
+    before = index.search(x[-50:], 10)
+    assert _mapped_rss_kb(prefix) > 0  # the lists, rows and metadata read so far
+    index.pages = PageBudget(tmp / "idx", budget=0, every=1)
+    again = index.search(x[-50:], 10)  # ... then released after this search
+    assert _mapped_rss_kb(prefix) == 0
+    np.testing.assert_array_equal(again[1], before[1])
+    np.testing.assert_array_equal(index.search(x[-50:], 10)[1], before[1])  # read back from the file cache
+    index.pages = PageBudget(tmp / "idx", budget=1 << 40, every=1)
+    index.search(x[-50:], 10)
+    assert _mapped_rss_kb(prefix) > 0  # under the budget nothing is released

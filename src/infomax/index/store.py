@@ -113,6 +113,10 @@ class GalleryIndex:
         self.ids = LazyIds(metadata) if self.lazy else [str(i) for i in metadata["id"]]
         self.index = index
         self._parameters: dict = {}  # faiss search settings, built once per (results, setting)
+        if self.kind == "ivfpq":  # mapped pages of the index leave the RSS above a budget (index/pages.py)
+            from infomax.index.pages import PageBudget
+
+            self.pages = PageBudget(path)
 
     @classmethod
     def load(cls, index_dir: str | Path) -> "GalleryIndex":
@@ -214,6 +218,8 @@ class GalleryIndex:
             return self._search(q, k)
         finally:
             faiss.omp_set_num_threads(threads)
+            if self.kind == "ivfpq":
+                self.pages.tick()
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.kind == "flat":
