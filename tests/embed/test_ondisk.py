@@ -77,14 +77,19 @@ def _rss_file_mb() -> float:
     return int(status["RssFile"].split()[0]) / 1024
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_release_drops_the_pages_read_from_resident_memory(tmp_path):
-    n = 1 << 16  # 64 MiB of float32 rows of 256
+def _filled(tmp_path, value: float, n: int = 1 << 16) -> shards.ShardedArray:
+    """A memory-mapped n×256 float32 file of `value` (64 MiB at the default n)."""
     vectors = np.lib.format.open_memmap(tmp_path / "v.npy", "w+", np.float32, (n, 256))
-    vectors[:] = 1.0
+    vectors[:] = value
     vectors.flush()
     del vectors
-    array = shards.ShardedArray.open([tmp_path / "v.npy"])
+    return shards.ShardedArray.open([tmp_path / "v.npy"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_release_drops_the_pages_read_from_resident_memory(tmp_path):
+    n = 1 << 16
+    array = _filled(tmp_path, 1.0, n)
     before = _rss_file_mb()
     assert float(array[:].sum()) == n * 256  # every page read through the mapping
     assert _rss_file_mb() - before > 48
@@ -113,13 +118,9 @@ def test_read_with_pread_equals_indexing(tmp_path, dtype):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_pread_leaves_no_pages_in_resident_memory(tmp_path):
-    n = 1 << 16  # 64 MiB of float32 rows of 256
-    vectors = np.lib.format.open_memmap(tmp_path / "v.npy", "w+", np.float32, (n, 256))
-    vectors[:] = 2.0
-    vectors.flush()
-    del vectors
+    n = 1 << 16
+    array = _filled(tmp_path, 2.0, n)
     rows = np.random.default_rng(0).choice(n, 4096, replace=False)
-    array = shards.ShardedArray.open([tmp_path / "v.npy"])
     before = _rss_file_mb()
     assert float(array.read(rows).sum()) == 2.0 * 4096 * 256
     assert _rss_file_mb() - before < 4
