@@ -14,7 +14,7 @@ SEED = {
     "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0,
     "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
     "time_budget": None,
-    "augment": "none", "views": 1, "workers": 2,
+    "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": 2,
     "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
     "log_every": 20, "deterministic": False, "sync_batchnorm": True,
 }
@@ -47,7 +47,7 @@ def test_precedence_defaults_preset_file_flags():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"alhpa": 1.0}, "unknown setting 'alhpa'; valid settings: preset, data.augment, data.views, data.workers, model.attention"),
+    ({"alhpa": 1.0}, "unknown setting 'alhpa'; valid settings: preset, data.augment, data.small_crop_size, data.small_crops, data.views, data.workers, model.attention"),
     ({"critic": "mlp"}, "objective.critic = 'mlp' is not one of: concat, dot"),
     ({"negatives": "all"}, "objective.negatives = 'all' scores every pair of the batch and needs objective.critic "
                            "= 'dot' (got critic = 'concat')"),

@@ -58,6 +58,8 @@ class OptimConfig:
 class DataConfig:
     augment: str = "none"  # none (reference) | default | crop=pad,pad=4,flip=0.5,... (train/augment.py)
     views: int = 1  # 1 (reference) | 2: two augmented views, each scored against the other
+    small_crops: int = 0  # multi-crop: M small crops of each image besides the views (train/multicrop.py)
+    small_crop_size: int = 0  # their side in pixels (0: half the image's)
     workers: int = 2  # processes decoding a webdataset stream (0: in the training process)
 
     def __post_init__(self) -> None:
@@ -66,9 +68,13 @@ class DataConfig:
     def validate(self) -> None:
         one_of("data.views", self.views, (1, 2))
         at_least("data.workers", self.workers, 0)
+        at_least("data.small_crops", self.small_crops, 0)
+        at_least("data.small_crop_size", self.small_crop_size, 0)
         parse_augment(self.augment)
         require(self.views == 1 or self.augment != "none",
                 "data.views = 2 needs data.augment (two identical views add nothing): set augment = 'default'")
+        require(self.small_crops == 0 or self.augment != "none",
+                "data.small_crops needs data.augment (its flip, jitter and grayscale): set augment = 'default'")
 
 
 @dataclass

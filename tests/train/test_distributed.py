@@ -33,8 +33,9 @@ from infomax.train.sync_batchnorm import SyncedBatchNorm2d, sync_batchnorm
 N, WORLD = 64, 2
 
 
-def _setup(preset: str, views: int):
-    """The model (same init everywhere), a fixed global batch of two views, and its config."""
+def _setup(preset: str, views: int, crops: int = 0):
+    """The model (same init everywhere), a fixed global batch of two views (and of `crops` small
+    crops of 8 px, crop-major), and its config."""
     cfg = Config.build(preset, channels=64, z_dim=32, critic_hidden=32)
     mcfg = dataclasses.replace(cfg.model, image_size=16, in_channels=3)
     torch.manual_seed(0)
@@ -42,28 +43,30 @@ def _setup(preset: str, views: int):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(N, 3, 16, 16, generator=g)
     x2 = torch.randn(N, 3, 16, 16, generator=g) if views == 2 else None
-    return model, x, x2
+    small = torch.randn(crops * N, 3, 8, 8, generator=g) if crops else None
+    return model, x, x2, small
 
 
-def _step(model, loss_of, x, x2):
-    loss, terms = loss_of(x, x2, torch.Generator().manual_seed(2))
+def _step(model, loss_of, x, x2, small=None):
+    loss, terms = loss_of(x, x2, torch.Generator().manual_seed(2), small)
     loss.backward()
     grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
     stats = {k: b.clone() for k, b in model.named_buffers() if "running" in k}
     return float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()}, grads, stats
 
 
-def _rank(rank: int, store: str, preset: str, views: int, synced: bool, out: str) -> None:
+def _rank(rank: int, store: str, preset: str, views: int, synced: bool, out: str, crops: int = 0) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     try:
-        model, x, x2 = _setup(preset, views)
+        model, x, x2, small = _setup(preset, views, crops)
         if synced:
             sync_batchnorm(model, torch.device("cpu"))
         ranks = distributed.current()
         loss_of = distributed.loss_function(model, ranks, torch.device("cpu"), synced_batchnorm=synced)
         rows = slice(rank * N // WORLD, (rank + 1) * N // WORLD)
-        result = _step(model, loss_of, x[rows], None if x2 is None else x2[rows])
+        mine = None if small is None else torch.cat([crop[rows] for crop in small.chunk(crops)])  # crop-major
+        result = _step(model, loss_of, x[rows], None if x2 is None else x2[rows], mine)
         if rank == 0:
             torch.save(result, out)
         dist.barrier()  # neither rank tears gloo down while the other may still use it
@@ -71,18 +74,19 @@ def _rank(rank: int, store: str, preset: str, views: int, synced: bool, out: str
         dist.destroy_process_group()
 
 
-def _two_ranks(tmp_path, preset, views, synced=True):
+def _two_ranks(tmp_path, preset, views, synced=True, crops=0):
     out = tmp_path / "rank0.pt"
-    mp.spawn(_rank, args=(str(tmp_path / "store"), preset, views, synced, str(out)), nprocs=WORLD, join=True)
+    mp.spawn(_rank, args=(str(tmp_path / "store"), preset, views, synced, str(out), crops), nprocs=WORLD, join=True)
     return torch.load(out, weights_only=False)
 
 
-@pytest.mark.parametrize("preset,views", [("recommended", 2), ("seed", 1)])
-def test_two_ranks_of_32_equal_one_process_of_64(tmp_path, preset, views):
-    # recommended: negatives=all (InfoNCE, dot critics); seed: shuffles, concat critics
-    loss2, terms2, grads2, stats2 = _two_ranks(tmp_path, preset, views)
-    model, x, x2 = _setup(preset, views)
-    loss1, terms1, grads1, stats1 = _step(model, lambda a, b, g: model.loss(a, b, generator=g), x, x2)
+@pytest.mark.parametrize("preset,views,crops", [("recommended", 2, 0), ("seed", 1, 0), ("recommended", 2, 2)])
+def test_two_ranks_of_32_equal_one_process_of_64(tmp_path, preset, views, crops):
+    # recommended: negatives=all (InfoNCE, dot critics); seed: shuffles, concat critics; crops: multi-crop
+    loss2, terms2, grads2, stats2 = _two_ranks(tmp_path, preset, views, crops=crops)
+    model, x, x2, small = _setup(preset, views, crops)
+    loss1, terms1, grads1, stats1 = _step(model, lambda a, b, g, s: model.loss(a, b, generator=g, small=s), x, x2,
+                                          small)
 
     assert loss2 == pytest.approx(loss1, rel=1e-5)
     for k in terms1:
@@ -97,8 +101,8 @@ def test_two_ranks_of_32_equal_one_process_of_64(tmp_path, preset, views):
 def test_without_sync_batchnorm_the_statistics_are_each_ranks_own(tmp_path):
     """The switch matters: unsynced, rank 0's BatchNorms normalize with its 32 images only."""
     loss2, _, _, stats2 = _two_ranks(tmp_path, "seed", 1, synced=False)
-    model, x, x2 = _setup("seed", 1)
-    loss_half, _, _, stats_half = _step(model, lambda a, b, g: model.loss(a, b, generator=g), x[: N // 2], None)
+    model, x, _, _ = _setup("seed", 1)
+    loss_half, _, _, stats_half = _step(model, lambda a, b, g, s: model.loss(a, b, generator=g), x[: N // 2], None)
     first = next(k for k in stats_half if k.endswith("running_mean"))
     torch.testing.assert_close(stats2[first], stats_half[first])  # rank 0's own statistics
 

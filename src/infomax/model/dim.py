@@ -38,19 +38,30 @@ class DIM(nn.Module):
         return self.encoder(x)
 
     def loss(self, x: Tensor, x2: Tensor | None = None, *, generator: torch.Generator | None = None,
-             gather: Callable[[Tensor, int], Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+             gather: Callable[[Tensor, int], Tensor] | None = None,
+             small: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss, terms) for a batch x (and a second view x2 of the same images): both views go
-        through the encoder in one pass. gather(t, views), when given, turns each feature of this
-        process's rows into the global batch's (train/distributed.py gather_rows)."""
+        through the encoder in one pass; small crops of the same images (M·N×C×s×s, crop-major,
+        train/multicrop.py), when given, in a second pass. gather(t, views), when given, turns each
+        feature of this process's rows into the global batch's (train/distributed.py gather_rows)."""
         views = 1 if x2 is None else 2
         out = self.encoder(x if x2 is None else torch.cat([x, x2]))
+        crops = None if small is None else self.encoder(small)
         if gather is not None:  # only what the objective reads: pooled for "xz" pairs, middle for multiscale
             cfg = self.objective.cfg
             used = (True, True, True, cfg.global_pairing == "xz", cfg.multiscale)
-            out = EncoderOutput(*(gather(t, views) if t is not None and u else None for t, u in zip(out, used)))
-        return self.objective(*out, views=views, generator=generator)
+            out = _gathered(out, used, views, gather)
+            if crops is not None:  # the crops' codes only: their maps are never scored
+                crops = _gathered(crops, (True, True, False, cfg.global_pairing == "xz", False),
+                                  len(small) // len(x), gather)
+        return self.objective(*out, views=views, generator=generator, small=crops)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for key in [k for k in state_dict if k.startswith(prefix) and k[len(prefix):].split(".")[0] in _CRITICS]:
             state_dict[prefix + "objective." + key[len(prefix):]] = state_dict.pop(key)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _gathered(out: EncoderOutput, used: tuple[bool, ...], views: int, gather) -> EncoderOutput:
+    """The outputs the objective reads, each as the global batch's (the others None)."""
+    return EncoderOutput(*(gather(t, views) if t is not None and u else None for t, u in zip(out, used)))

@@ -67,10 +67,9 @@ class DotLocalCritic(_DotCritic):
         return (u * v).sum(-1).view(n, h, w), (u * v[perm]).sum(-1).view(n, h, w)
 
     def matrix(self, z: Tensor, local: Tensor) -> Tensor:
-        """scores[i, j, p] = T(z_i, C_j[p]) for every position p (row-major): N×N×HW."""
-        n = local.shape[0]
-        u, v = self.sides(z, _rows(local))  # N×d, N×HW×d
-        return F.linear(u, v.reshape(-1, v.shape[-1])).view(n, n, -1)
+        """scores[i, j, p] = T(z_i, C_j[p]) for every position p (row-major): M×N×HW for M codes."""
+        u, v = self.sides(z, _rows(local))  # M×d, N×HW×d
+        return F.linear(u, v.reshape(-1, v.shape[-1])).view(z.shape[0], local.shape[0], -1)
 
 
 class DotPositionCritic(_DotCritic):

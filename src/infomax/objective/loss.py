@@ -13,17 +13,19 @@ L is the estimator (objective/estimators.py). π and σ are drawn independently,
 does with two tf.random.shuffle calls; with negatives "all" every other image is a negative
 instead (dot critics only). Options: the prior as DIM's adversarial matching (its discriminator
 lives here), multi-scale local MI (the same term on the map one block before C, averaged in),
-local–local MI (δ·local_local), and two views (AMDIM): each term pairs one view against the
-other, both ways, averaged.
+local–local MI (δ·local_local), two views (AMDIM): each term pairs one view against the
+other, both ways, averaged, and small crops (SwAV's multi-crop): each crop's code against every
+view's code (global) and map (local), each pair one more entry of the term's average.
 
     criterion = DIMLoss(ObjectiveConfig(), z_dim=256, local_channels=256)
     loss, terms = criterion(mu, logvar, local)            # one view, N rows
     loss, terms = criterion(mu, logvar, local, views=2)   # rows [view 1; view 2], 2N rows
+    loss, terms = criterion(mu, logvar, local, views=2, small=encoder(crops))  # crops: M·N rows
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -39,15 +41,20 @@ from infomax.objective.kl import kl_to_standard_normal
 from infomax.objective.negatives import permutation
 from infomax.objective.prior_matching import prior_matching_losses
 
+if TYPE_CHECKING:  # the encoder's outputs for small crops (only their fields are read)
+    from infomax.model.encoder import EncoderOutput
+
 
 class Draws(NamedTuple):
     """The randomness of one step: ε (V·N×z), the global and local critics' permutations (N, or
-    None for all in-batch negatives) and draws from the prior (N×z, adversarial prior only)."""
+    None for all in-batch negatives), draws from the prior (N×z, adversarial prior only) and the
+    small crops' ε (M·N×z, multi-crop only)."""
 
     eps: Tensor
     perm_global: Tensor | None
     perm_local: Tensor | None
     prior: Tensor | None = None
+    eps_small: Tensor | None = None
 
 
 def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
@@ -68,6 +75,16 @@ def pair_scores(critic: nn.Module, a: Tensor, b: Tensor, perm: Tensor | None) ->
         return all_pairs(critic.matrix(a, b))
     t_pos, t_neg = critic(a, b, perm)
     return t_pos, t_neg.unsqueeze(-1)
+
+
+def crop_scores(critic: nn.Module, a: Tensor, b: Tensor, perm: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+    """pair_scores of each small crop's rows of a (M·N, crop-major) against b (N rows), one
+    (t_pos, t_neg) per crop. With every other image as a negative, b is embedded once for all M."""
+    n = b.shape[0]
+    if perm is None:
+        table = critic.matrix(a, b)  # M·N×N(×HW)
+        return [all_pairs(table[start : start + n]) for start in range(0, a.shape[0], n)]
+    return [pair_scores(critic, a[start : start + n], b, perm) for start in range(0, a.shape[0], n)]
 
 
 def critic_pair(cfg: ObjectiveConfig, a_dim: int, z_dim: int, c_dim: int) -> tuple[nn.Module, nn.Module]:
@@ -109,27 +126,32 @@ class DIMLoss(nn.Module):
         init_weights_(self, init)
 
     def draw(self, n: int, views: int, generator: torch.Generator | None, device: torch.device,
-             dtype: torch.dtype = torch.float32) -> Draws:
-        """The step's randomness from `generator`: the two permutations, then ε and the prior's draws
-        (drawn in float32, then given `dtype`, so float64 features see the same draws)."""
+             dtype: torch.dtype = torch.float32, small: int = 0) -> Draws:
+        """The step's randomness from `generator`: the two permutations, then ε (of the views, then of
+        `small` crop rows) and the prior's draws (drawn in float32, then given `dtype`, so float64
+        features see the same draws)."""
         neg = self.cfg.negatives
         perms = [None if neg == "all" else permutation(neg, n, generator=generator, device=device) for _ in "gl"]
         prior_rows = n if self.cfg.prior == "adversarial" else 0
         draw_device = generator.device if generator is not None else device
-        eps = torch.randn((views * n + prior_rows, self.z_dim), generator=generator, device=draw_device)
+        eps = torch.randn((views * n + small + prior_rows, self.z_dim), generator=generator, device=draw_device)
         eps = eps.to(device, dtype, non_blocking=True)
-        return Draws(eps[: views * n], perms[0], perms[1], eps[views * n :] if prior_rows else None)
+        rows = views * n + small
+        return Draws(eps[: views * n], perms[0], perms[1], eps[rows:] if prior_rows else None,
+                     eps[views * n : rows] if small else None)
 
     def forward(self, mu: Tensor, logvar: Tensor, local: Tensor, pooled: Tensor | None = None,
-                middle: Tensor | None = None, *, views: int = 1,
-                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                middle: Tensor | None = None, *, views: int = 1, generator: torch.Generator | None = None,
+                small: EncoderOutput | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """(loss, terms) for features of V·N rows: μ, log σ² V·N×z, the local map V·N×C×h×w, the
-        pooled vector V·N×P and the middle map (each view's N rows together, view 1 first).
+        pooled vector V·N×P and the middle map (each view's N rows together, view 1 first); `small`,
+        the encoder's outputs for M small crops of the same images (M·N rows, crop-major).
         The loss is what to minimize (under the adversarial prior it includes the discriminator's
         own loss, whose gradients reach the discriminator only)."""
         dtype = torch.float64 if mu.dtype == torch.float64 else torch.float32
-        draws = self.draw(mu.shape[0] // views, views, generator, mu.device, dtype)
-        terms = self.terms(mu, logvar, local, pooled, middle, draws, views=views)
+        small_rows = 0 if small is None else small.mu.shape[0]
+        draws = self.draw(mu.shape[0] // views, views, generator, mu.device, dtype, small_rows)
+        terms = self.terms(mu, logvar, local, pooled, middle, draws, views=views, small=small)
         return self.total(terms), terms
 
     def total(self, terms: dict[str, Tensor]) -> Tensor:
@@ -138,7 +160,7 @@ class DIMLoss(nn.Module):
         return loss + terms["prior_critic"] if "prior_critic" in terms else loss
 
     def terms(self, mu: Tensor, logvar: Tensor, local: Tensor, pooled: Tensor | None, middle: Tensor | None,
-              draws: Draws, *, views: int = 1) -> dict[str, Tensor]:
+              draws: Draws, *, views: int = 1, small: EncoderOutput | None = None) -> dict[str, Tensor]:
         """The terms with the randomness given: "global", "local", "kl" (and "local_local", or "prior" and
         "prior_critic") as differentiable scalars, and the critics' accuracies "*_acc" (detached).
         Deterministic and free of host syncs, so it can be compiled as one graph."""
@@ -171,6 +193,17 @@ class DIMLoss(nn.Module):
             if cfg.delta > 0:
                 table = self.local_local_critic.matrix(rows(local, one), rows(local, other))  # N×P×N×P
                 add("local_local", [position_pairs(table, same_view=views == 1)])
+        if small is not None:  # each small crop's code against every view's code and maps
+            z_small = reparameterize(small.mu, small.logvar, draws.eps_small)  # M·N×z
+            a_small = z_small if cfg.global_pairing == "zz" else small.pooled
+            for view in rows_of:
+                glob = crop_scores(self.global_critic, a_small, rows(z, view), draws.perm_global)
+                scored = [crop_scores(self.local_critic, z_small, rows(local, view), draws.perm_local)]
+                if cfg.multiscale:
+                    scored.append(crop_scores(self.middle_critic, z_small, rows(middle, view), draws.perm_local))
+                for crop, pair in enumerate(glob):
+                    add("global", [pair])
+                    add("local", [scales[crop] for scales in scored])
         terms = {k: sum(v) / len(v) for k, v in parts.items()}
         terms["kl"] = kl_to_standard_normal(mu, logvar, cfg.kl_reduction)
         if cfg.prior == "adversarial":

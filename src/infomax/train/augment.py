@@ -56,14 +56,15 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     return y.contiguous(memory_format=_layout(x))
 
 
-def resized_crop_thetas(n: int, scale_min: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+def resized_crop_thetas(n: int, scale_min: float, generator: torch.Generator, like: torch.Tensor,
+                        scale_max: float = 1.0) -> torch.Tensor:
     """Affine maps (N×2×3, for F.affine_grid) of random boxes inside the image.
 
-    A box covers a fraction s ~ U[scale_min, 1] of the area; its aspect ratio relative to the image's
+    A box covers a fraction s ~ U[scale_min, scale_max] of the area; its aspect ratio relative to the image's
     is log-uniform in [3/4, 4/3], narrowed so the box fits (at s = 1 it is the whole image, exactly).
     """
     u = _rand((n, 4), generator, like)  # area, ratio, centre x, centre y
-    s = scale_min + (1.0 - scale_min) * u[:, 0]
+    s = scale_min + (scale_max - scale_min) * u[:, 0]
     log_s = torch.log(s)
     lo = torch.clamp(log_s, min=math.log(3 / 4))  # the box height stays <= 1
     hi = torch.clamp(-log_s, max=math.log(4 / 3))  # the box width stays <= 1
@@ -213,6 +214,10 @@ class Augment:
             x = random_crop(x, self.pad, generator)
         elif self.crop == "resized" and self.crop_scale < 1:
             x = random_resized_crop(x, self.crop_scale, generator)
+        return self.appearance(x, generator)
+
+    def appearance(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The stages after the crop: flip, jitter and grayscale, each skipped when it would change nothing."""
         if self.flip > 0:
             x = random_flip(x, self.flip, generator)
         if self.jitter > 0:

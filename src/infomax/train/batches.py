@@ -18,6 +18,7 @@ from infomax.data.dataset import pixel_scale
 from infomax.data.pixels import normalize_pixels
 from infomax.data.store import RELEASE_BYTES, release_pages
 from infomax.train.augment import Augment
+from infomax.train.multicrop import MultiCrop
 
 IN_MEMORY_FRACTION = 0.25  # copy the images when they take at most this share of the available memory
 
@@ -59,7 +60,7 @@ class BatchSource:
     """
 
     def __init__(self, images: np.ndarray, normalization: str, device: torch.device, channels_last: bool,
-                 augment: Augment | None = None, *, in_memory: bool | None = None):
+                 augment: Augment | None = None, *, in_memory: bool | None = None, crops: MultiCrop | None = None):
         pixel_scale(normalization)  # an unknown name fails here, before training starts
         if in_memory is None:
             in_memory = images.nbytes <= IN_MEMORY_FRACTION * available_memory(device)
@@ -76,7 +77,7 @@ class BatchSource:
         self.normalization = normalization
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.augment = augment
+        self.augment, self.crops = augment, crops
         self._read = 0  # bytes gathered from a memory map since its pages were last released
 
     def __len__(self) -> int:
@@ -99,8 +100,9 @@ class BatchSource:
 
     def views(self, index: torch.Tensor, count: int, generator: torch.Generator) -> list[torch.Tensor]:
         """`count` batches of the same images: independently augmented views, or (without an
-        Augment) the plain batch repeated."""
-        return pixel_views(self.pixels(index), count, generator, self.augment, self.normalization, self.memory_format)
+        Augment) the plain batch repeated; then the small crops, when there are any."""
+        return pixel_views(self.pixels(index), count, generator, self.augment, self.normalization, self.memory_format,
+                           self.crops)
 
 
 def plain_batch(x: torch.Tensor, normalization: str, memory_format: torch.memory_format) -> torch.Tensor:
@@ -109,13 +111,16 @@ def plain_batch(x: torch.Tensor, normalization: str, memory_format: torch.memory
 
 
 def pixel_views(x: torch.Tensor, count: int, generator: torch.Generator, augment: Augment | None,
-                normalization: str, memory_format: torch.memory_format) -> list[torch.Tensor]:
+                normalization: str, memory_format: torch.memory_format,
+                crops: MultiCrop | None = None) -> list[torch.Tensor]:
     """`count` views of the uint8 batch x (B×C×H×W, on the device): augmented independently, or
-    (without an Augment) the plain normalized batch repeated."""
+    (without an Augment) the plain normalized batch repeated; with `crops`, one more entry: the
+    small crops, M·B×C×s×s (train/multicrop.py)."""
     if augment is None:
         return [plain_batch(x, normalization, memory_format)] * count
     x = x.float().div_(255).contiguous(memory_format=memory_format)  # B×C×H×W in [0, 1]
-    return [normalize_pixels(v, normalization, unit=True) for v in augment.views(x, count, generator)]
+    views = augment.views(x, count, generator) + ([crops(x, augment, generator)] if crops else [])
+    return [normalize_pixels(v, normalization, unit=True) for v in views]
 
 
 def _to_device(images: np.ndarray, device: torch.device, rows: int = 8192) -> torch.Tensor:

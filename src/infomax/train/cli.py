@@ -38,6 +38,9 @@ FLAGS = {
     "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
     "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,grayscale=0.2"),
     "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
+    "small_crops": (int, "multi-crop: this many small crops of each image (area 0.1–0.5, at half the side), "
+                         "each scored against every view's code and local map (default 0: none)"),
+    "small_crop_size": (int, "side of the small crops in pixels (default 0: half the image's side)"),
     "bn_recalibrate": (int, "after training, re-estimate BatchNorm's statistics on this many plain train images "
                             "(seed 0: off; recommended 10240)"),
     "workers": (int, "processes decoding a webdataset: stream (default 2; 0: in the training process)"),

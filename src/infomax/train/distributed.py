@@ -145,25 +145,25 @@ class _LossStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, x2: Tensor | None, generator: torch.Generator):
-        return self.model.loss(x, x2, generator=generator, gather=gather_rows)
+    def forward(self, x: Tensor, x2: Tensor | None, generator: torch.Generator, small: Tensor | None = None):
+        return self.model.loss(x, x2, generator=generator, gather=gather_rows, small=small)
 
 
 def loss_function(model: nn.Module, ranks: Ranks, device: torch.device, *, synced_batchnorm: bool = True):
-    """f(x, x2, generator) -> (loss, terms) of model (a DIM) on this rank's batch: model.loss for
+    """f(x, x2, generator, small) -> (loss, terms) of model (a DIM) on this rank's batch: model.loss for
     one process; under several, DistributedDataParallel over the objective of the global batch.
     Every rank computes the same loss (the generator, seeded alike, draws the same negatives and
     ε on each); the gather sends each row's gradient back to its rank times W, which DDP's mean
     over ranks cancels, so the gradients equal one process's on the global batch."""
     if not ranks.distributed:
-        return lambda x, x2, generator: model.loss(x, x2, generator=generator)
+        return lambda x, x2, generator, small=None: model.loss(x, x2, generator=generator, small=small)
     from torch.nn.parallel import DistributedDataParallel
 
     # synced BatchNorm statistics agree on every rank already: no buffer broadcast before each step
     sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
             else "broadcast_buffers": not synced_batchnorm}
     ddp = DistributedDataParallel(_LossStep(model), device_ids=[device.index] if device.type == "cuda" else None, **sync)
-    return lambda x, x2, generator: ddp(x, x2, generator)
+    return lambda x, x2, generator, small=None: ddp(x, x2, generator, small)
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

@@ -5,6 +5,7 @@ images, a fixed number of steps per epoch, and a place to resume inside an epoch
     feed = feed_for(data, cfg, ranks, device, channels_last)
     feed.start(epoch, skip)                 # at an epoch's start, or mid-epoch after a resume
     views = feed.views(count, generator)    # this rank's next batch: count views, normalized floats
+                                            # (and the small crops last, with multi-crop)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 from infomax.errors import InfomaxError
 from infomax.train.augment import Augment, parse_augment
 from infomax.train.batches import BatchSource, epoch_order, pixel_views, plain_batch
+from infomax.train.multicrop import MultiCrop
 from infomax.train.distributed import Ranks, per_rank_batch
 
 
@@ -56,11 +58,11 @@ class StreamFeed:
     batches it had already trained on (reading them again)."""
 
     def __init__(self, stream, seed: int, ranks: Ranks, batch_size: int, workers: int, augment: Augment | None,
-                 device: torch.device, memory_format: torch.memory_format):
+                 device: torch.device, memory_format: torch.memory_format, crops: MultiCrop | None = None):
         self.stream, self.seed, self.ranks, self.workers = stream, seed, ranks, workers
         self.batch = per_rank_batch(batch_size, ranks)
         self.steps_per_epoch = stream.steps_per_epoch(self.batch, ranks.rank, ranks.world_size, workers)
-        self.augment, self.device, self.memory_format = augment, device, memory_format
+        self.augment, self.device, self.memory_format, self.crops = augment, device, memory_format, crops
         self.it: Iterator | None = None
 
     def _batches(self, epoch: int, skip: int) -> Iterator:
@@ -73,7 +75,8 @@ class StreamFeed:
     def views(self, count: int, generator: torch.Generator) -> list[Tensor]:
         images, _, _ = next(self.it)
         x = images.to(self.device, non_blocking=True)  # uint8 B×C×H×W
-        return pixel_views(x, count, generator, self.augment, self.stream.normalization, self.memory_format)
+        return pixel_views(x, count, generator, self.augment, self.stream.normalization, self.memory_format,
+                           self.crops)
 
     def plain_batches(self, images: int, batch_size: int = 256) -> Iterator[Tensor]:
         """Un-augmented batches of about `images` images (the first of epoch 0's order), this rank's share."""
@@ -94,12 +97,14 @@ def is_stream(data) -> bool:
 def feed_for(data, cfg, ranks: Ranks, device: torch.device, channels_last: bool):
     """The feed of a Dataset's train split (ArrayFeed) or of a Stream (StreamFeed)."""
     optim, augment = cfg.optim, parse_augment(cfg.data.augment, data.image_shape)
+    crops = MultiCrop.of(cfg.data.small_crops, cfg.data.small_crop_size, data.image_shape[-1])
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if is_stream(data):
-        return StreamFeed(data, cfg.run.seed, ranks, optim.batch_size, cfg.data.workers, augment, device, memory_format)
+        return StreamFeed(data, cfg.run.seed, ranks, optim.batch_size, cfg.data.workers, augment, device, memory_format,
+                          crops)
     split = data.split(data.train_split)  # test/val images are never seen here
     if len(split) < optim.batch_size:
         raise InfomaxError(f"the train split has {len(split)} images, fewer than one batch of {optim.batch_size}; "
                            "lower --batch-size")
-    source = BatchSource(split.images, data.normalization, device, channels_last, augment)
+    source = BatchSource(split.images, data.normalization, device, channels_last, augment, crops=crops)
     return ArrayFeed(source, cfg.run.seed, ranks, optim.batch_size)

@@ -155,9 +155,10 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
             if epoch != fed_epoch:  # a new epoch, or the middle of one after a resume
                 feed.start(epoch, skip=pos)
                 fed_epoch = epoch
-            views = feed.views(cfg.data.views, aug_gen or gen)
+            views = feed.views(cfg.data.views, aug_gen or gen)  # and the small crops last, with multi-crop
+            small = views[cfg.data.views] if cfg.data.small_crops else None
             with autocast(device, run.precision):
-                loss, terms = loss_of(views[0], views[1] if cfg.data.views == 2 else None, gen)
+                loss, terms = loss_of(views[0], views[1] if cfg.data.views == 2 else None, gen, small)
             if not torch.isfinite(loss):
                 bad = [k for k in terms_used if not torch.isfinite(terms[k])]
                 raise TrainingDiverged(
