@@ -142,3 +142,29 @@ def test_page_budget_releases_the_index_pages_and_answers_stay(built):
     index.pages = PageBudget(tmp / "idx", budget=1 << 40, every=1)
     index.search(x[-50:], 10)
     assert _mapped_rss_kb(prefix) > 0  # under the budget nothing is released
+
+
+def test_metadata_take_reads_rows_from_their_own_batches(tmp_path):
+    # written in batches of 7 rows: positions across batches, repeated and out of order come back
+    # as pandas' iloc gives them
+    import pandas as pd
+
+    from infomax.index.lazy import ArrowMetadata, write_metadata
+
+    n = 45
+    frame = pd.DataFrame({"id": [f"x{i:02d}" for i in range(n)], "split": ["train"] * n,
+                          "label": pd.array([i % 4 if i % 5 else None for i in range(n)], dtype="Int64"),
+                          "label_name": [f"c{i % 4}" for i in range(n)]})
+    write_metadata(tmp_path / "m.arrow", (frame.iloc[s : s + 7] for s in range(0, n, 7)), tmp_path / "o.npy")
+    meta = ArrowMetadata.open(tmp_path / "m.arrow")
+    assert len(meta.batches) == 7
+    positions = np.array([44, 0, 8, 8, 13, 7, 21, 6, 43, 0])
+    got = meta.take(positions)
+    want = frame.iloc[positions].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert meta.records(positions) == [
+        {"id": r.id, "split": r.split, "label": None if pd.isna(r.label) else int(r.label), "label_name": r.label_name}
+        for r in want.itertuples()]
+    assert meta.take(np.array([], dtype=np.int64)).empty and meta.records([]) == []
+    with pytest.raises(IndexError):
+        meta.take([n])

@@ -208,6 +208,14 @@ class ShardedMetadata:
     def take(self, positions):
         return self.gallery.describe(positions)
 
+    def records(self, positions) -> list[dict]:
+        """The rows of some global positions as dicts, in order (a missing label or name: None)."""
+        import pandas as pd
+
+        return [{"id": str(r["id"]), "split": r["split"], "label": None if pd.isna(r["label"]) else int(r["label"]),
+                 "label_name": None if pd.isna(r["label_name"]) else str(r["label_name"])}
+                for r in self.take(positions).to_dict("records")]
+
     def row_of(self, id_: str) -> int | None:
         """The global position of an id (the first, if repeated), or None: each shard is asked in turn."""
         for s, shard in enumerate(self.gallery.shards):

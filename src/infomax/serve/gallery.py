@@ -100,14 +100,17 @@ class Gallery:
 
     def describe(self, row: int) -> dict:
         """JSON-ready description of one row."""
+        return self.describe_rows([row])[0]
+
+    def describe_rows(self, rows) -> list[dict]:
+        """JSON-ready descriptions of some rows, in order (a lazy gallery reads them in one lookup)."""
+        rows = [int(r) for r in rows]
         if self.lazy:
-            meta = self.metadata.take([row]).iloc[0]
-            id_, label, name = str(meta["id"]), meta["label"], meta["label_name"]
-            label = None if _missing(label) else int(label)
-            name = None if _missing(name) or str(name) == "" else str(name)
+            described = [(str(m["id"]), m["label"], m["label_name"] or None) for m in self.metadata.records(rows)]
         else:
-            id_, label, name = self.ids[row], self.labels[row], self.label_names[row]
-        return {"row": row, "id": id_, "label": label, "label_name": name, "image_url": f"/api/images/{row}"}
+            described = [(self.ids[r], self.labels[r], self.label_names[r]) for r in rows]
+        return [{"row": r, "id": i, "label": lab, "label_name": nm, "image_url": f"/api/images/{r}"}
+                for r, (i, lab, nm) in zip(rows, described)]
 
     def class_names(self) -> list[str]:
         """The distinct class names of the gallery, sorted (a lazy gallery scans its mapped column)."""

@@ -116,7 +116,7 @@ class SearchService:
         return self.batcher(query)
 
     def describe(self, hits: Hits) -> list[dict]:
-        return [{**self.gallery.describe(r), "score": s} for r, s in zip(hits.rows, hits.scores)]
+        return [{**d, "score": s} for d, s in zip(self.gallery.describe_rows(hits.rows), hits.scores)]
 
     # --- the worker ---------------------------------------------------------------------------
 
