@@ -18,8 +18,8 @@ from torch import Tensor
 from infomax.errors import InfomaxError
 from infomax.train.augment import Augment, parse_augment
 from infomax.train.batches import BatchSource, epoch_order, pixel_views, plain_batch
-from infomax.train.multicrop import MultiCrop
 from infomax.train.distributed import Ranks, per_rank_batch
+from infomax.train.multicrop import MultiCrop
 
 
 class ArrayFeed:
