@@ -75,9 +75,10 @@ def child(argv: list[str], what: str) -> dict:
     return answer
 
 
-def rss() -> dict:
-    """Resident memory of this process now (GiB): all of it, and the part not backed by files."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+def rss(pid: int | str = "self") -> dict:
+    """Resident memory of a process now (GiB; this one by default): all of it, the parts not backed
+    by files and backed by files, and its high-water mark."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {k: round(int(status[k].split()[0]) / 2**20, 3) for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM")}
 
 

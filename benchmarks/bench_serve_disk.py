@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_index import machine  # noqa: E402
+from bench_index_disk import rss  # noqa: E402
 
 
 class SeedRows:
@@ -63,12 +64,6 @@ def serve(args) -> None:
     gallery = Gallery(pictures.parts, SeedRows(len(index), seeds), index.metadata, pictures)
     service = SearchService(embedder, index, gallery, threads=default_threads())
     uvicorn.run(create_app(service), host="127.0.0.1", port=args.port, log_level="warning")
-
-
-def status(pid: int) -> dict:
-    """The child's memory now (GiB): VmRSS, RssAnon, RssFile and the high-water mark VmHWM."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {k: round(int(fields[k].split()[0]) / 2**20, 3) for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM")}
 
 
 def post(url: str, body: bytes, content_type: str) -> dict:
@@ -124,7 +119,7 @@ def main(argv=None) -> int:
                 break
             except OSError:
                 time.sleep(1)
-        print(f"service ready in {time.perf_counter() - start:.1f} s: {size:,} gallery rows; RSS {status(child.pid)} GiB")
+        print(f"service ready in {time.perf_counter() - start:.1f} s: {size:,} gallery rows; RSS {rss(child.pid)} GiB")
         data = load(Embedder.from_checkpoint(args.checkpoint).config["data"]["spec"], progress=False)
         tests = data.split(data.heldout_split).images
         rng = np.random.default_rng(0)
@@ -141,7 +136,7 @@ def main(argv=None) -> int:
             took["upload" if upload else "row"].append(answer["took_ms"])
             assert len(answer["results"]) == args.k, answer
             if i % 1000 == 0:
-                print(f"after {i:,} searches: RSS {status(child.pid)} GiB", flush=True)
+                print(f"after {i:,} searches: RSS {rss(child.pid)} GiB", flush=True)
         for kind, w in walls.items():
             if w:
                 ms = 1e3 * np.asarray(w)
@@ -149,7 +144,7 @@ def main(argv=None) -> int:
                 print(f"{kind} searches over HTTP: {len(w):,}, p50 {np.median(ms):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms "
                       f"(a new connection each, urllib); inside the service (took_ms): p50 {np.median(own):.2f} ms, "
                       f"p99 {np.percentile(own, 99):.2f} ms")
-        final = status(child.pid)
+        final = rss(child.pid)
         print(f"service RSS at the end: {final['VmRSS']} GiB ({final['VmRSS'] * 2**30 / 1e9:.2f} GB; anonymous "
               f"{final['RssAnon']}, mapped files {final['RssFile']}); peak {final['VmHWM']} GiB")
     finally:

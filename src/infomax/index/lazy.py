@@ -72,34 +72,27 @@ class ArrowMetadata:
 
     def take(self, positions) -> pd.DataFrame:
         """The rows of some positions (int64 array), in that order, as a DataFrame."""
-        table, order = self._taken(positions)
-        frame = table.to_pandas()
-        frame.index = order if len(order) else frame.index  # row i of the batches' order is position order[i]
-        frame = frame.sort_index().reset_index(drop=True)
+        frame = self._taken(positions).to_pandas()
         frame["label"] = frame["label"].astype("Int64")
         return frame
 
     def records(self, positions) -> list[dict]:
         """The rows of some positions, in that order, as dicts (id, split, label, label_name; no pandas)."""
-        table, order = self._taken(positions)
-        out: list = [None] * len(order)
-        for i, record in zip(order, table.to_pylist()):
-            out[i] = record
-        return out
+        return self._taken(positions).to_pylist()
 
-    def _taken(self, positions) -> tuple:
-        """(table, order): the rows of `positions` grouped by record batch, row i being position
-        order[i]. Each is taken from its own batch: Table.take would first join every batch of
-        the column into one array, a copy of the whole gallery's metadata for each lookup."""
+    def _taken(self, positions):
+        """The rows of `positions` (in that order) as a small Table. Each is taken from its own record
+        batch: Table.take on the whole table would first join every batch of each column into one
+        array, a copy of the whole gallery's metadata for each lookup."""
         positions = np.asarray(positions, dtype=np.int64).ravel()
         if len(positions) and (positions.min() < 0 or positions.max() >= len(self)):
             raise IndexError(f"positions outside the gallery (0..{len(self) - 1})")
         batch_of = np.searchsorted(self.starts, positions, side="right") - 1  # the batch of each position
-        order = np.argsort(batch_of, kind="stable")
-        parts = [self.batches[b].take(pa.array(positions[order][batch_of[order] == b] - self.starts[b]))
-                 for b in np.unique(batch_of)]
-        table = pa.Table.from_batches(parts, schema=self.table.schema) if parts else self.table.slice(0, 0)
-        return table, order
+        order = np.argsort(batch_of, kind="stable")  # the positions grouped by batch
+        grouped, batches = positions[order], batch_of[order]
+        parts = [self.batches[b].take(pa.array(grouped[batches == b] - self.starts[b])) for b in np.unique(batches)]
+        table = pa.Table.from_batches(parts, schema=self.table.schema)  # k rows, in `order`
+        return table.take(pa.array(np.argsort(order)))  # back in the order asked for
 
     def id(self, position: int) -> str:
         return self.table.column("id")[int(position)].as_py()

@@ -44,7 +44,6 @@ def small_crops(x: torch.Tensor, count: int, side: int, augment: Augment, genera
     return augment.appearance(crops.contiguous(memory_format=_layout(x)), generator)
 
 
-
 @dataclass(frozen=True)
 class MultiCrop:
     """`count` small crops of `side` pixels per image (see small_crops)."""
