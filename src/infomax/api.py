@@ -155,8 +155,10 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
 
 def load(path: str | Path, *, device: str = "auto", precision: str = "fp32",
          encoder: torch.nn.Module | None = None) -> Model:
-    """A trained model from a run folder or a checkpoint folder. A run trained with an encoder
-    module of your own needs that module (untrained) as `encoder`."""
+    """A trained model from a run folder, a checkpoint folder or `pretrained:NAME` (an encoder
+    shipped in the package: "pretrained:cifar10", "pretrained:tiny-imagenet"; no training, no
+    network). A run trained with an encoder module of your own needs that module (untrained)
+    as `encoder`."""
     if encoder is not None:
         import copy
 

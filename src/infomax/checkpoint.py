@@ -10,6 +10,11 @@ RUN_DIR/checkpoints/
 A checkpoint is written into a temporary folder and renamed into place, then `latest.json` is
 swapped; a crash at any moment leaves the last complete checkpoint in force.
 
+`save_encoder` writes an encoder-only step folder (model.safetensors with the encoder's weights,
+manifest.json; no critics, no training state): what `embed`, `search`, `serve` and
+`infomax.load` read, at a fraction of the size. The package ships such folders under
+infomax/pretrained/NAME, named `pretrained:NAME` wherever a checkpoint is asked for.
+
 Training writes checkpoints; `embed`, `eval`, `serve` and resuming read them (this module needs
 only torch and safetensors, so reading one never imports the trainer).
 """
@@ -31,6 +36,8 @@ from infomax.errors import InfomaxError
 
 WEIGHTS, STATE, MANIFEST, LATEST = "model.safetensors", "state.pt", "manifest.json", "latest.json"
 KEEP = 2  # complete checkpoints kept on disk
+PRETRAINED = Path(__file__).parent / "pretrained"  # encoder-only checkpoints shipped in the package
+PREFIX = "pretrained:"
 
 
 @dataclass
@@ -44,6 +51,9 @@ class Checkpoint:
 
     def training_state(self) -> dict:
         """Optimizer, position and RNG states (only needed to resume)."""
+        if not self.state_path.is_file():
+            raise InfomaxError(f"{self.path} holds only an encoder (no training state): it embeds, but a run "
+                               "cannot resume from it; resume from the run folder that `infomax train` wrote")
         return torch.load(self.state_path, map_location="cpu", weights_only=True)
 
 
@@ -93,9 +103,28 @@ def _prune(root: Path, keep: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def pretrained_names() -> list[str]:
+    """The encoders shipped in the package, as NAME in `pretrained:NAME`."""
+    return sorted(p.name for p in PRETRAINED.glob("[!.]*") if (p / MANIFEST).is_file())
+
+
+def checkpoint_ref(path: str | Path) -> str:
+    """How a checkpoint is recorded (in embed.json, index.json): `pretrained:NAME` as it is, which
+    holds on every machine; a folder as its absolute path."""
+    text = str(path)
+    return text if text.startswith(PREFIX) else str(Path(text).expanduser().resolve())
+
+
 def find_checkpoint(path: str | Path) -> Path:
-    """A run folder (its latest checkpoint) or a step folder -> the step folder."""
-    p = Path(path)
+    """A run folder (its latest checkpoint), a step folder or `pretrained:NAME` -> the step folder."""
+    text = str(path)
+    if text.startswith(PREFIX):
+        name, names = text[len(PREFIX):], pretrained_names()
+        if name not in names:
+            raise InfomaxError(f"no pretrained encoder named '{name}'; the package ships "
+                               f"{', '.join(PREFIX + n for n in names) or 'none'}")
+        return PRETRAINED / name
+    p = Path(text).expanduser()
     if (p / MANIFEST).is_file():
         return p
     latest = p / "checkpoints" / LATEST
@@ -141,6 +170,26 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         epoch=int(manifest["epoch"]),
         state_path=step_dir / STATE,
     )
+
+
+def save_encoder(checkpoint: str | Path, out: str | Path, *, about: dict | None = None) -> Path:
+    """Write the encoder of `checkpoint` as an encoder-only step folder at `out` (atomically; an
+    existing folder is replaced). `about` (e.g. the training command and its eval figures) is
+    kept in the manifest. Returns `out`."""
+    ckpt = load_checkpoint(checkpoint)
+    out = Path(out)
+    tmp = out.parent / f".tmp-{out.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: v for k, v in ckpt.weights.items() if k.startswith("encoder.")}
+    save_file(weights, str(tmp / WEIGHTS), metadata={"config": json.dumps(ckpt.config)})
+    manifest = {"format": 1, "step": ckpt.step, "epoch": ckpt.epoch, "config": ckpt.config, "encoder_only": True,
+                "about": about or {}, "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS)}}
+    atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
 
 
 def config_difference(old: dict, new: dict) -> list[str]:

@@ -13,7 +13,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                           "embed.json; rows follow the data order, train split first. Run the "
                                           "same command again to resume an unfinished embed; under torchrun each "
                                           "process embeds its own parts.")
-    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint) or a step folder")
+    p.add_argument("--checkpoint", required=True, help="run folder (its latest checkpoint), a step folder, or pretrained:NAME "
+                   "(an encoder shipped with infomax: pretrained:cifar10, pretrained:tiny-imagenet)")
     p.add_argument("--data", help="data spec (default: the one the checkpoint was trained on)")
     p.add_argument("--out", required=True, help="embeddings folder to write")
     p.add_argument("--features", default="y", help="comma list of y (μ), fc (pooled pre-head), conv (flattened local map)")

@@ -23,10 +23,10 @@ MATCH = ("weights_sha256", "data", "splits", "features", "z_dim", "normalization
 
 def job_info(embedder, source, *, spec: str, checkpoint, features, dtype: str) -> dict:
     """The record of an embed of `source` (an ArraySource or StreamSource, infomax.embed.sources)."""
-    from infomax.checkpoint import weights_sha256
+    from infomax.checkpoint import checkpoint_ref, weights_sha256
 
     return {
-        "checkpoint": str(Path(checkpoint).resolve()),
+        "checkpoint": checkpoint_ref(checkpoint),
         "weights_sha256": weights_sha256(checkpoint),
         "data": spec,
         "splits": source.splits,

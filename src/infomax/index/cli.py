@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
 from infomax.atomic import atomic_write
+from infomax.checkpoint import checkpoint_ref
 from infomax.errors import InfomaxError
 from infomax.extras import INDEX, require_all
 
@@ -39,7 +38,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("images", nargs="*", metavar="IMAGE")
     p.add_argument("--index", required=True, metavar="INDEX_DIR")
-    p.add_argument("--checkpoint", metavar="RUN_DIR", help="encoder for IMAGE files (default: the one the index records)")
+    p.add_argument("--checkpoint", metavar="RUN_DIR", help="run folder or pretrained:NAME that encodes IMAGE files (default: the one the index records)")
     p.add_argument("--row", type=int, action="append", metavar="N", help="query by gallery position (repeatable)")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write JSON (to FILE, or stdout)")
@@ -105,7 +104,7 @@ def run_search(args: argparse.Namespace) -> int:
         checkpoint = args.checkpoint or recorded
         if not checkpoint:
             raise InfomaxError("the index records no checkpoint; pass --checkpoint RUN_DIR to encode the images")
-        if args.checkpoint and recorded and Path(args.checkpoint).resolve() != Path(recorded).resolve():
+        if args.checkpoint and recorded and checkpoint_ref(args.checkpoint) != checkpoint_ref(recorded):
             print(f"search: note: the index holds features of {recorded}; images encoded with another "
                   "checkpoint only match if it is the same model", file=sys.stderr)
         vectors = search.encode_files(args.images, checkpoint, index.dim)

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Loads the index, the encoder and the gallery images once, then serves the search page at / "
                     "and the API at /api (schema at /docs). Binds to 127.0.0.1 unless --host says otherwise.")
     p.add_argument("--index", required=True, help="index folder written by `infomax index`")
-    p.add_argument("--checkpoint", help="run folder (its latest checkpoint) or step folder that embeds uploads "
+    p.add_argument("--checkpoint", help="run folder (its latest checkpoint), step folder or pretrained:NAME that embeds uploads "
                                         "(default: the one the index records)")
     p.add_argument("--data", help="data spec of the gallery images (default: the one the index records)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")

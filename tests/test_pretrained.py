@@ -1,0 +1,67 @@
+"""Encoder-only checkpoints (save_encoder, `infomax export --encoder`) and the encoders the package
+ships as `pretrained:NAME`: they embed exactly as the run they came from, wherever a checkpoint goes."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import infomax
+from infomax import checkpoint
+from infomax.checkpoint import (MANIFEST, checkpoint_ref, find_checkpoint, load_checkpoint,
+                                pretrained_names, save_encoder)
+from infomax.cli import main
+from infomax.errors import InfomaxError
+from tests.datasets import small_digits
+
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    images = small_digits().splits["train"].images.transpose(0, 2, 3, 1)  # 256×16×16×1
+    fit = infomax.fit(images, preset="recommended", steps=4, batch_size=32, z_dim=16, device="cpu",
+                      out=tmp_path_factory.mktemp("run"), progress=False)
+    return fit.path
+
+
+def test_encoder_only_folder_embeds_exactly_as_its_run(run, tmp_path):
+    out = save_encoder(run, tmp_path / "enc", about={"command": "infomax train ..."})
+    full, slim = load_checkpoint(run), load_checkpoint(out)
+    assert set(slim.weights) == {k for k in full.weights if k.startswith("encoder.")}
+    assert len(slim.weights) < len(full.weights)  # the critics stay behind
+    assert all(torch.equal(slim.weights[k], full.weights[k]) for k in slim.weights)
+    assert slim.config == full.config and slim.step == full.step == 4
+    assert json.loads((out / MANIFEST).read_text())["about"] == {"command": "infomax train ..."}
+    images = small_digits().splits["test"].images
+    np.testing.assert_array_equal(infomax.load(out).embed(images), infomax.load(run).embed(images))
+    with pytest.raises(InfomaxError, match="holds only an encoder"):
+        slim.training_state()
+
+
+def test_pretrained_names_resolve_and_unknown_names_are_refused(run, tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "PRETRAINED", tmp_path)
+    save_encoder(run, tmp_path / "digits16")
+    (tmp_path / ".tmp-half-written").mkdir()  # a crashed write is no encoder
+    assert pretrained_names() == ["digits16"]
+    assert find_checkpoint("pretrained:digits16") == tmp_path / "digits16"
+    assert checkpoint_ref("pretrained:digits16") == "pretrained:digits16"  # the same on every machine
+    assert checkpoint_ref(run) == str(Path(run).resolve())
+    images = small_digits().splits["test"].images
+    np.testing.assert_array_equal(infomax.load("pretrained:digits16").embed(images), infomax.load(run).embed(images))
+    with pytest.raises(InfomaxError, match="no pretrained encoder named 'digit'.*pretrained:digits16"):
+        infomax.load("pretrained:digit")
+
+
+def test_export_encoder_cli_then_embed_records_the_name(run, tmp_path, monkeypatch, capsys):
+    assert main(["export", "--checkpoint", str(run), "--encoder", str(tmp_path / "enc")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    monkeypatch.setattr(checkpoint, "PRETRAINED", tmp_path)
+    assert main(["embed", "--checkpoint", "pretrained:enc", "--data", "digits,size=16", "--out",
+                 str(tmp_path / "emb")]) == 0
+    info = json.loads((tmp_path / "emb" / "embed.json").read_text())
+    assert info["checkpoint"] == "pretrained:enc"
+    assert main(["export", "--checkpoint", str(run), "--encoder", "a", "--onnx", "b.onnx"]) == 2
+    assert "--onnx OUT.onnx or --encoder OUT" in capsys.readouterr().err
+
