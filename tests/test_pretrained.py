@@ -65,3 +65,14 @@ def test_export_encoder_cli_then_embed_records_the_name(run, tmp_path, monkeypat
     assert main(["export", "--checkpoint", str(run), "--encoder", "a", "--onnx", "b.onnx"]) == 2
     assert "--onnx OUT.onnx or --encoder OUT" in capsys.readouterr().err
 
+
+def test_a_folder_without_size_is_read_at_the_encoders_side():
+    from types import SimpleNamespace
+
+    from infomax.embed.run import read_at_model_size
+
+    encoder = SimpleNamespace(image_size=64, in_channels=3)
+    assert read_at_model_size("folder:~/photos", encoder) == "folder:~/photos,size=64"
+    assert read_at_model_size("folder:p.zip,mode=L", encoder) == "folder:p.zip,mode=L,size=64"
+    assert read_at_model_size("folder:p.zip,size=32", encoder) == "folder:p.zip,size=32"  # as the user said
+    assert read_at_model_size("cifar10:c.tar.gz", encoder) == "cifar10:c.tar.gz"  # its images have one size

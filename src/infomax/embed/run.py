@@ -85,6 +85,16 @@ def open_source(spec: str, part_size: int, progress: bool = False):
         return ArraySource(load(spec, progress=progress), part_size)
 
 
+def read_at_model_size(spec: str, embedder: Embedder) -> str:
+    """A folder spec without size= reads its images at the encoder's side, so that photos of any
+    sizes embed with any checkpoint (`folder:~/photos` -> `folder:~/photos,size=64`). Other
+    specs are returned as given."""
+    from infomax.data.spec import parse_spec
+
+    parsed = parse_spec(spec)
+    return f"{spec},size={embedder.image_size}" if parsed.kind == "folder" and "size" not in parsed.options else spec
+
+
 def embed_to_folder(checkpoint: str | Path, out: str | Path, *, data: str | None = None, features=("y",),
                     device: str = "auto", precision: str = "fp32", batch_size: int | None = None,
                     progress: bool = True, encoder=None, part_size: int = PART_SIZE, dtype: str = "float32",
@@ -109,7 +119,7 @@ def embed_to_folder(checkpoint: str | Path, out: str | Path, *, data: str | None
     ranks = distributed.setup()
     device = str(distributed.device_for(pick_device(device), ranks))
     embedder = Embedder.from_checkpoint(checkpoint, device=device, precision=precision, encoder=encoder)
-    spec = data or embedder.config["data"]["spec"]
+    spec = read_at_model_size(data, embedder) if data else embedder.config["data"]["spec"]
     if not spec:
         raise InfomaxError(f"{checkpoint} was trained on images in memory: give the data set to embed (--data SPEC)")
     source = open_source(spec, part_size, progress=progress and ranks.main)
