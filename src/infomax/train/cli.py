@@ -13,7 +13,8 @@ FLAGS = {
     "epochs": (int, "passes over the train split (seed: 50; 100 for tiny-imagenet)"),
     "max_steps": (int, "stop after this many optimizer steps (overrides --epochs)"),
     "time_budget": (float, "stop after this many minutes of training (start-up excluded; with --resume, "
-                           "minutes in all, the time already trained included)"),
+                           "minutes in all, the time already trained included); --epochs still ends the run "
+                           "first if it comes first: raise it for long budgets"),
     "alpha": (float, "weight of the global MI term (seed 0.5)"),
     "beta": (float, "weight of the local MI term (seed 1.5)"),
     "gamma": (float, "weight of the prior term (seed 0.01)"),
