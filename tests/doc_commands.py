@@ -132,6 +132,19 @@ def _write_cifar_jpg(path: Path) -> None:
                     z.writestr(f"cifar10/{split}/{name}/{i:04d}.jpg", out.getvalue())
 
 
+def photo_folder(folder: Path, count: int = 12) -> None:
+    """~/photos of the README: `count` different JPEG photos of mixed sizes, no class folders."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(count):
+        h, w = int(rng.integers(40, 120)), int(rng.integers(40, 120))
+        rgb = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)  # blocks of colour
+        Image.fromarray(rgb).resize((w, h), Image.BILINEAR).save(folder / f"IMG_{i:04d}.jpg", "JPEG", quality=90)
+
+
 def photo(path: Path) -> None:
     """A 48×40 JPEG photo for the upload and search commands."""
     import numpy as np

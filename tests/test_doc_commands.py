@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_commands import NEEDS_RUN, PAGES, ROOT, Command, page_commands, photo, write_fixtures
+from tests.doc_commands import NEEDS_RUN, PAGES, ROOT, Command, page_commands, photo, photo_folder, write_fixtures
 from tests.local_http import serve_folder
 
 RUN_PAGES = [p for p in PAGES if page_commands(p)]
@@ -40,6 +40,7 @@ def world(tmp_path_factory):
     facts = write_fixtures(root)
     requests: list[str] = []
     with serve_folder(facts["archive"].parent, requests) as url:
+        photo_folder(root / "home" / "photos")  # the README's ~/photos
         yield dict(facts, root=root, home=root / "home", cache=root / "cache", mirror=url, requests=requests)
 
 
@@ -204,7 +205,14 @@ def check(words: list[str], out: str, runner: Runner) -> None:
         from infomax.embed.files import load_embeddings
 
         rows = len(load_embeddings(runner.work / flags["--out"]))
-        assert rows in (110, 90, 1797), rows  # train + test of the CIFAR-10 archive (100 + 10), the JPEG zip (70 + 20), the digits
+        # train + test of the CIFAR-10 archive (100 + 10), the JPEG zip (70 + 20), the digits, ~/photos (12)
+        assert rows in (110, 90, 1797, 12), rows
+    elif words[:2] == ["infomax", "export"] and "--encoder" in words:
+        from infomax.checkpoint import load_checkpoint
+
+        slim = load_checkpoint(runner.work / flags["--encoder"])
+        full = load_checkpoint(runner.work / flags["--checkpoint"])
+        assert set(slim.weights) == {k for k in full.weights if k.startswith("encoder.")}, out
     elif words[:2] == ["infomax", "export"] and "--to" in words:
         assert "exported 110 vectors (256-d)" in out, out  # every row of train + test
     elif words[:2] == ["infomax", "export"]:

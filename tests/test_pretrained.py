@@ -10,12 +10,14 @@ import torch
 
 import infomax
 from infomax import checkpoint
-from infomax.checkpoint import (MANIFEST, checkpoint_ref, find_checkpoint, load_checkpoint,
+from infomax.checkpoint import (MANIFEST, WEIGHTS, checkpoint_ref, find_checkpoint, load_checkpoint,
                                 pretrained_names, save_encoder)
 from infomax.cli import main
 from infomax.errors import InfomaxError
 from tests.datasets import small_digits
 
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.zip"
+SHIPPED = {"cifar10": (3, 32), "tiny-imagenet": (3, 64)}  # name: (channels, image size)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,46 @@ def test_export_encoder_cli_then_embed_records_the_name(run, tmp_path, monkeypat
     assert info["checkpoint"] == "pretrained:enc"
     assert main(["export", "--checkpoint", str(run), "--encoder", "a", "--onnx", "b.onnx"]) == 2
     assert "--onnx OUT.onnx or --encoder OUT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_encoders_verify_and_say_how_they_were_made(name):
+    assert name in pretrained_names()
+    ckpt = load_checkpoint(f"pretrained:{name}")  # every file against its sha256
+    folder = find_checkpoint(f"pretrained:{name}")
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, WEIGHTS]
+    assert (folder / WEIGHTS).stat().st_size < 8e6  # small enough to ship in the package
+    about = json.loads((folder / MANIFEST).read_text())["about"]
+    assert about["command"].startswith("infomax train") and about["preset"] == ckpt.config["train"]["preset"]
+    assert 0 < about["knn_weighted_k200"] < 1 and 0 < about["linear_probe"] < 1
+    model = infomax.load(f"pretrained:{name}")
+    channels, size = SHIPPED[name]
+    assert (model.embedder.in_channels, model.embedder.image_size) == (channels, size)
+    rng = np.random.default_rng(0)
+    features = model.embed(rng.integers(0, 256, (4, channels, size, size), dtype=np.uint8))
+    assert features.shape == (4, model.embedder.z_dim) and np.isfinite(features).all()
+
+
+@pytest.mark.shared
+def test_pretrained_cifar10_beats_the_pixels_on_real_images():
+    """On 5,000 train and 1,000 test images of CIFAR-10, weighted kNN on the shipped encoder's μ
+    beats weighted kNN on the pixels by a wide margin (the full splits: docs/better.md)."""
+    if not SHARED_CIFAR.is_file():
+        pytest.skip(f"real data not present at {SHARED_CIFAR}")
+    from infomax.eval.baselines import pixel_features
+    from infomax.eval.knn import knn_accuracies, topk_neighbours
+
+    data = infomax.load_data(f"folder:{SHARED_CIFAR}", progress=False)
+    train, test = data.splits["train"], data.splits["test"]
+    rows_train, rows_test = np.arange(0, 50000, 10), np.arange(0, 10000, 10)
+    model = infomax.load("pretrained:cifar10", device="cpu")
+    accuracy = {}
+    for name, featurize in (("mu", model.embed), ("pixels", pixel_features)):
+        gallery, queries = featurize(train.images[rows_train]), featurize(test.images[rows_test])
+        scores, neighbours = topk_neighbours(queries, gallery, k=200)
+        accuracy[name] = knn_accuracies(scores, train.labels[rows_train][neighbours], test.labels[rows_test],
+                                        10)["knn_weighted_k200"]
+    assert accuracy["mu"] > accuracy["pixels"] + 0.15, accuracy
 
 
 def test_a_folder_without_size_is_read_at_the_encoders_side():
