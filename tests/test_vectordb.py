@@ -93,4 +93,4 @@ def test_the_command(tmp_path, capsys):
         client.close()
     assert main(["export", "--embeddings", str(emb)]) == 2  # no target
     assert main(["export", "--embeddings", str(emb), "--to", f"qdrant:{db}", "--onnx", "x.onnx"]) == 2
-    assert "give either --checkpoint RUN --onnx OUT.onnx" in capsys.readouterr().err
+    assert "give either --checkpoint RUN with --onnx OUT.onnx or --encoder OUT" in capsys.readouterr().err
