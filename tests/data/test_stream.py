@@ -192,3 +192,26 @@ def test_hostile_npy_members_are_skipped_with_their_reason(tmp_path, capsys):
     assert "not a readable .npy" in reasons["001"] and "readable .npy" in reasons["005"]
     assert "uint8 C×H×W" in reasons["002"] and "(4, 4, 4)" in reasons["004"]
     assert "skipped 001" in capsys.readouterr().err
+
+
+def test_only_the_image_and_label_members_are_read(tmp_path):
+    from infomax.data.stream_pipeline import read_member
+
+    assert [read_member(n) for n in ("000.npy", "dir/000.PNG", "000.cls", "a.b/000.jpg")] == [True] * 4
+    assert [read_member(n) for n in ("000.json", "000.txt", "000.seg.png", "000", "npy")] == [False] * 5
+    # samples that also carry members the stream does not read (a .json that is no JSON, a caption)
+    images = [np.full((1, 2, 2), 7 * i, np.uint8) for i in range(4)]
+    with tarfile.open(tmp_path / "shard-000000.tar", "w") as tar:
+        for i, image in enumerate(images):
+            for ext, data in (("json", b"\xff not json"), ("npy", npy_bytes(image)), ("cls", str(i % 2).encode()),
+                              ("txt", b"a caption")):
+                info = tarfile.TarInfo(f"{i:03d}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    stream = open_stream(f"webdataset:{tmp_path}")
+    assert (stream.image_shape, stream.labelled) == ((1, 2, 2), True)
+    got = {ids[0]: (x[0].numpy(), int(y[0])) for x, y, ids in stream.batches(batch_size=1, seed=1)}
+    assert sorted(got) == ["000", "001", "002", "003"] and stream.skipped == []
+    for i, image in enumerate(images):
+        np.testing.assert_array_equal(got[f"{i:03d}"][0], image)
+        assert got[f"{i:03d}"][1] == i % 2

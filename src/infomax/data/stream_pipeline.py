@@ -5,10 +5,18 @@ their samples in a seeded buffer (still encoded), decodes them with infomax.data
 sends chunks of CHUNK images. The DataLoader takes chunks from its workers in turn, so the order
 is fixed; the caller cuts the chunks into batches. Unreadable members are skipped, counted in
 stream.skipped and reported on stderr with their key and shard.
+
+Only the members a sample is trained on are read: its image and its .cls (the bytes of the
+others, such as the .json that `infomax data shard` writes, are skipped, their headers still
+parsed). Local shards are read through a 1 MiB buffer (webdataset's GOPEN_BUFFER; a value the
+user set wins): with Python's default of 8 KiB every 10 KiB tar record is a system call.
+Training from npy shards read so (--workers 0, 2 cores) runs at 0.94 of the in-memory speed
+(docs/data.md).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -20,6 +28,14 @@ CHUNK = 32  # images per message from a worker
 IMAGE_KEYS = ("npy", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "gif")  # npy: raw uint8 pixels
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 SHOWN = 20  # unreadable members named on stderr per stream; the rest are only counted
+READ_BUFFER = 1 << 20  # bytes buffered per open local shard
+READ_KEYS = frozenset(IMAGE_KEYS + ("cls",))  # the members a stream reads
+
+
+def read_member(name: str) -> bool:
+    """Whether a tar member is read: an image or a .cls (its extension as webdataset splits it,
+    after the first dot of the file name)."""
+    return name.rpartition("/")[2].partition(".")[2].lower() in READ_KEYS
 
 
 def image_member(sample: dict) -> tuple[str, bytes] | tuple[None, None]:
@@ -60,10 +76,11 @@ class ShardSamples(torch.utils.data.IterableDataset):
             failures.append((_url_of(exc, self.urls), "", f"damaged shard ({exc.args[0] if exc.args else exc})"))
             return True
 
+        os.environ.setdefault("GOPEN_BUFFER", str(READ_BUFFER))  # read by webdataset's gopen at each open
         pipeline = wds.DataPipeline(
             wds.SimpleShardList(self.urls),
             wds.split_by_worker,
-            wds.tarfile_to_samples(handler=tar_error),
+            wds.tarfile_to_samples(handler=tar_error, select_files=read_member),
             wds.shuffle(self.buffer, initial=self.buffer, rng=random.Random(stream_seed(*self.seeds, worker))),
         )
         images, labels, keys = [], [], []
@@ -87,7 +104,7 @@ class ShardSamples(torch.utils.data.IterableDataset):
 
         kind, data = image_member(sample)
         if data is None:
-            return f"no image member (has {', '.join(k for k in sample if not k.startswith('__'))})"
+            return f"no image member (none of .{', .'.join(IMAGE_KEYS)})"
         label = -1
         if self.labelled:
             try:
