@@ -13,7 +13,7 @@ SEED = {
     "critic_hidden": 256, "multiscale": False, "prior": "kl", "kl_reduction": "mean",
     "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0,
     "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
-    "time_budget": None,
+    "time_budget": None, "ema": 0.0,
     "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": 2,
     "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
     "log_every": 20, "deterministic": False, "sync_batchnorm": True,

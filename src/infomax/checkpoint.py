@@ -65,15 +65,17 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module, state: dict, step: int, epoch: int) -> Path:
-    """Write one complete checkpoint and make it the latest; prune older ones."""
+def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module, state: dict, step: int, epoch: int,
+                    weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write one complete checkpoint and make it the latest; prune older ones. `weights`: the
+    tensors to save instead of the model's state dict (the averaged weights, train/average.py)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     tmp = root / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in (weights or model.state_dict()).items()}
     save_file(weights, str(tmp / WEIGHTS), metadata={"config": json.dumps(config)})
     torch.save(state, tmp / STATE)
     manifest = {

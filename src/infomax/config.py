@@ -38,6 +38,7 @@ class OptimConfig:
     epochs: int = 50
     max_steps: int | None = None  # stops at this global step (overrides epochs)
     time_budget: float | None = None  # minutes of training (start-up and data loading excluded)
+    ema: float = 0.0  # weights kept: their moving average with this decay, e.g. 0.99 (0: the last; train/average.py)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -52,6 +53,8 @@ class OptimConfig:
             at_least("optim.max_steps", self.max_steps, 1)
         if self.time_budget is not None:
             at_least("optim.time_budget", self.time_budget, 0, strict=True, why="minutes")
+        at_least("optim.ema", self.ema, 0, why="a decay from 0 (off) to below 1")
+        require(self.ema < 1, f"optim.ema must be below 1 (a decay; 0 turns it off), got {self.ema}")
 
 
 @dataclass

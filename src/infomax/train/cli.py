@@ -44,6 +44,8 @@ FLAGS = {
     "small_crop_size": (int, "side of the small crops in pixels (default 0: half the image's side)"),
     "bn_recalibrate": (int, "after training, re-estimate BatchNorm's statistics on this many plain train images "
                             "(seed 0: off; recommended 10240)"),
+    "ema": (float, "keep the moving average of the weights with this decay (e.g. 0.99) instead of the last "
+                   "weights: what embed, eval and serve use (default 0: off)"),
     "workers": (int, "processes decoding a webdataset: stream (default 2; 0: in the training process)"),
     "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
     "log_every": (int, "log the loss terms every N steps"),

@@ -3,7 +3,8 @@
 One process, or several under torchrun (train/distributed.py): then each rank takes its share of
 every global batch, the objective sees the global batch (features gathered across ranks),
 BatchNorm statistics span it (train/sync_batchnorm.py), DistributedDataParallel averages the
-gradients, and rank 0 writes checkpoints and logs.
+gradients, and rank 0 writes checkpoints and logs. With `optim.ema` the run keeps the moving
+average of its weights (train/average.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
 from infomax.train import distributed
 from infomax.train.augment import parse_augment
+from infomax.train.average import WeightAverage
 from infomax.train.feed import feed_for
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
@@ -123,10 +125,11 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
     gen = torch.Generator(device=device).manual_seed(run.seed)  # negatives and ε: the same on every rank
     # augmentations: one process draws them from gen; each of several ranks from its own generator
     aug_gen = torch.Generator(device=device).manual_seed(run.seed + 7919 * (ranks.rank + 1)) if ranks.distributed else None
+    average = WeightAverage(model, optim.ema) if optim.ema > 0 else None  # the weights checkpoints keep
     step, trained_before = 0, 0.0  # steps and seconds of training done by earlier calls (resume)
     resume = resume or (distributed.restart_count() > 0 and (run_dir / "checkpoints" / "latest.json").is_file())
     if resume:
-        step, trained_before = restore_state(run_dir, config, model, opt, gen, aug_gen)
+        step, trained_before = restore_state(run_dir, config, model, opt, gen, aug_gen, average)
     elif (run_dir / "checkpoints" / "latest.json").is_file():
         raise InfomaxError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
@@ -172,6 +175,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.step()
+            if average is not None:
+                average.update(model)
             step += 1
             ran += 1
             window_steps += 1
@@ -190,15 +195,17 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
                 window_start, window_steps = time.perf_counter(), 0
             bar.update(1)
             if step % run.checkpoint_every == 0 and step < total:
-                save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained)
+                save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained, average)
             if out_of_time:
                 stopped_by = "time_budget"
                 break
         elapsed = time.perf_counter() - t0
+        if average is not None:
+            average.use(model)  # the model holds θ̄ from here on: re-estimated, saved, returned
         if run.bn_recalibrate and ran:  # after the clock: not part of the time budget
             # each rank its share of the images; synced BatchNorms combine them
             recalibrate_batchnorm(model.encoder, feed.plain_batches(run.bn_recalibrate), precision=run.precision)
-        save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed)
+        save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed, average)
         distributed.barrier()  # the last checkpoint is on disk before any rank returns (and reads it)
     finally:
         bar.close()

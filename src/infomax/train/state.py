@@ -1,5 +1,6 @@
 """A training run's state in its checkpoints: weights, optimizer, step, clock and every random
-stream, so that `--resume` continues exactly where the run stopped.
+stream, so that `--resume` continues exactly where the run stopped. With `optim.ema` the
+weights saved are the average θ̄ and the state carries the trained θ (train/average.py).
 
 Random streams: `generator` draws the objective's negatives and ε (the same on every rank, so
 every rank computes the same objective on the global batch); with several processes each rank
@@ -18,6 +19,7 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.objective.config import ObjectiveConfig
 from infomax.train import distributed
+from infomax.train.average import WeightAverage, restore_trained
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,9 @@ def rank_streams(augment_gen: torch.Generator | None) -> dict:
 
 
 def save_state(run_dir: Path, config: dict, model, opt, gen, augment_gen, step: int, steps_per_epoch: int,
-               trained_s: float) -> None:
-    """A checkpoint of the run (collective under DDP: every rank calls it, rank 0 writes)."""
+               trained_s: float, average: WeightAverage | None = None) -> None:
+    """A checkpoint of the run (collective under DDP: every rank calls it, rank 0 writes); with
+    `average`, its weights are the average θ̄ and its state carries the trained θ."""
     streams = distributed.all_objects(rank_streams(augment_gen))
     if not distributed.current().main:
         return
@@ -45,11 +48,17 @@ def save_state(run_dir: Path, config: dict, model, opt, gen, augment_gen, step: 
         "world_size": len(streams),
         "ranks": streams,
     }
-    save_checkpoint(run_dir, config=config, model=model, state=state, step=step, epoch=step // steps_per_epoch)
+    weights = None
+    if average is not None:
+        weights, state["trained"] = average.checkpoint(model)
+        state["average_step"] = average.step
+    save_checkpoint(run_dir, config=config, model=model, state=state, step=step, epoch=step // steps_per_epoch,
+                    weights=weights)
 
 
-def restore_state(run_dir: Path, config: dict, model, opt, gen, augment_gen) -> tuple[int, float]:
-    """Load the last checkpoint into model, optimizer and generators; (step, seconds trained).
+def restore_state(run_dir: Path, config: dict, model, opt, gen, augment_gen,
+                  average: WeightAverage | None = None) -> tuple[int, float]:
+    """Load the last checkpoint into model, optimizer, generators and `average`; (step, seconds trained).
     Under DDP with the saved world size every rank gets its own streams back; with another world
     size the run continues with a warning (the order of the rest of the epoch differs)."""
     ckpt = load_checkpoint(run_dir)
@@ -62,8 +71,13 @@ def restore_state(run_dir: Path, config: dict, model, opt, gen, augment_gen) -> 
         {k: config["data"].get(k) for k in ("normalization", "image_shape")})]
     if diff:
         raise InfomaxError("--resume refused: the model config differs from the checkpoint's:\n  " + "\n  ".join(diff))
-    model.load_state_dict(ckpt.weights)
+    model.load_state_dict(ckpt.weights)  # θ̄ where the run averaged its weights
     state = ckpt.training_state()
+    if average is not None:  # θ̄, or the weights of a run that did not average them
+        average.average = {name: p.detach().clone() for name, p in model.named_parameters()}
+        average.step = int(state.get("average_step", 0))
+    if "trained" in state:
+        restore_trained(model, state["trained"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
     ranks = distributed.current()
