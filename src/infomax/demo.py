@@ -15,19 +15,19 @@ import time
 from pathlib import Path
 
 DEFAULT_DATA = "digits,size=16"  # 8×8 digits read at 16×16: 2.6× cheaper steps than 32×32, same baselines
-DEFAULT_STEPS = 1000  # 80–97 s on a 2-core CPU at 16×16, batch 128; beat 4,033 steps (docs/better.md#the-demo)
+DEFAULT_STEPS = 1000  # 94–96 s on a 2-core CPU at 16×16, batch 128; beat 4,033 steps (docs/better.md#the-demo)
 DEFAULT_MINUTES = 3.0  # the cap on a slower or busier machine
 FEATURE = "y"  # the one feature every protocol scores: μ, what `infomax index` and `serve` search
 BASELINES = ["pixels", "pca"]
 # What the demo passes to infomax.fit on top of the preset, per data kind ("*": every kind).
 # Digits: the crops `default` uses on 16-px images (smallest area 0.5625, at least 12 px a
 # side), its brightness/contrast jitter, and no left-right flip (a mirrored 2, 3, 4, 7 or 9 is
-# no digit), at batch 128 (twice the in-batch negatives): at step 1,000 above both baselines
-# on every protocol and seed but kNN 1, where it ties the pixels on two seeds of three;
-# docs/better.md#the-demo has what was tried.
+# no digit), at batch 128 (twice the in-batch negatives), keeping the moving average of the
+# weights (decay 0.99): at step 1,000 above both baselines on every protocol and seed but kNN 1
+# on seed 2, one test digit behind the pixels; docs/better.md#the-demo has what was tried.
 SETTINGS: dict[str, dict] = {
     "*": {},
-    "digits": {"augment": "crop=resized,crop_scale=0.5625,flip=0", "batch_size": 128},
+    "digits": {"augment": "crop=resized,crop_scale=0.5625,flip=0", "batch_size": 128, "ema": 0.99},
 }
 
 
