@@ -75,7 +75,7 @@ def save_checkpoint(run_dir: str | Path, *, config: dict, model: torch.nn.Module
     tmp = root / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in (weights or model.state_dict()).items()}
+    weights = {k: v.detach().to("cpu").contiguous() for k, v in (model.state_dict() if weights is None else weights).items()}
     save_file(weights, str(tmp / WEIGHTS), metadata={"config": json.dumps(config)})
     torch.save(state, tmp / STATE)
     manifest = {

@@ -8,15 +8,11 @@ stream.skipped and reported on stderr with their key and shard.
 
 Only the members a sample is trained on are read: its image and its .cls (the bytes of the
 others, such as the .json that `infomax data shard` writes, are skipped, their headers still
-parsed). Local shards are read through a 1 MiB buffer (webdataset's GOPEN_BUFFER; a value the
-user set wins): with Python's default of 8 KiB every 10 KiB tar record is a system call.
-Training from npy shards read so (--workers 0, 2 cores) runs at 0.94 of the in-memory speed
-(docs/data.md).
+parsed).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
@@ -28,7 +24,6 @@ CHUNK = 32  # images per message from a worker
 IMAGE_KEYS = ("npy", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "ppm", "gif")  # npy: raw uint8 pixels
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 SHOWN = 20  # unreadable members named on stderr per stream; the rest are only counted
-READ_BUFFER = 1 << 20  # bytes buffered per open local shard
 READ_KEYS = frozenset(IMAGE_KEYS + ("cls",))  # the members a stream reads
 
 
@@ -76,7 +71,6 @@ class ShardSamples(torch.utils.data.IterableDataset):
             failures.append((_url_of(exc, self.urls), "", f"damaged shard ({exc.args[0] if exc.args else exc})"))
             return True
 
-        os.environ.setdefault("GOPEN_BUFFER", str(READ_BUFFER))  # read by webdataset's gopen at each open
         pipeline = wds.DataPipeline(
             wds.SimpleShardList(self.urls),
             wds.split_by_worker,

@@ -27,13 +27,29 @@ def average_decay(decay: float, step: int) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
+def parameters(model: nn.Module) -> dict[str, Tensor]:
+    """A copy of the model's parameters, by name."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+@torch.no_grad()
+def load_parameters(model: nn.Module, tensors: dict[str, Tensor]) -> None:
+    """Copy `tensors` (by name) into the model's parameters: θ̄ at the end of a run, θ on resuming."""
+    for name, p in model.named_parameters():
+        p.copy_(tensors[name])
+
+
 class WeightAverage:
     """θ̄ of a model's parameters, by name; `step` counts the updates (the warm-up's t)."""
 
-    def __init__(self, model: nn.Module, decay: float, step: int = 0):
-        self.decay, self.step = decay, step
-        self.average = {name: p.detach().clone() for name, p in model.named_parameters()}
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
         self.trained: dict[str, Tensor] | None = None  # θ once use() has put θ̄ into the model
+        self.reset(model, 0)
+
+    def reset(self, model: nn.Module, step: int) -> None:
+        """Start from the model's parameters as θ̄, after `step` updates (a resumed run's)."""
+        self.average, self.step = parameters(model), step
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -47,20 +63,10 @@ class WeightAverage:
         """(the model's state dict with θ̄ for its parameters, θ by name): what a checkpoint saves."""
         if self.trained is not None:  # the model holds θ̄ already
             return model.state_dict(), self.trained
-        trained = {name: p.detach().clone() for name, p in model.named_parameters()}
-        return {**model.state_dict(), **self.average}, trained
+        return {**model.state_dict(), **self.average}, parameters(model)
 
-    @torch.no_grad()
     def use(self, model: nn.Module) -> None:
         """Put θ̄ into the model (keeping θ for the checkpoint): embedding and BatchNorm's re-estimate see it."""
         if self.trained is None:
-            self.trained = {name: p.detach().clone() for name, p in model.named_parameters()}
-            for name, p in model.named_parameters():
-                p.copy_(self.average[name])
-
-
-@torch.no_grad()
-def restore_trained(model: nn.Module, trained: dict[str, Tensor]) -> None:
-    """Load θ (a checkpoint's "trained" tensors) into a model that holds the checkpoint's θ̄."""
-    for name, p in model.named_parameters():
-        p.copy_(trained[name])
+            self.trained = parameters(model)
+            load_parameters(model, self.average)

@@ -19,7 +19,7 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.objective.config import ObjectiveConfig
 from infomax.train import distributed
-from infomax.train.average import WeightAverage, restore_trained
+from infomax.train.average import WeightAverage, load_parameters
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,9 @@ def restore_state(run_dir: Path, config: dict, model, opt, gen, augment_gen,
     model.load_state_dict(ckpt.weights)  # θ̄ where the run averaged its weights
     state = ckpt.training_state()
     if average is not None:  # θ̄, or the weights of a run that did not average them
-        average.average = {name: p.detach().clone() for name, p in model.named_parameters()}
-        average.step = int(state.get("average_step", 0))
+        average.reset(model, int(state.get("average_step", 0)))
     if "trained" in state:
-        restore_trained(model, state["trained"])
+        load_parameters(model, state["trained"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
     ranks = distributed.current()
