@@ -1,8 +1,21 @@
-"""The DIM model: configuration, the encoder registry, and DIM (an encoder with its objective)."""
+"""The DIM model: configuration, the encoder registry, and DIM (an encoder with its objective).
 
-from infomax.model.config import ModelConfig
-from infomax.model.dim import DIM
-from infomax.model.encoder import Encoder, EncoderOutput
-from infomax.model.encoders import GaussianEncoder, build_encoder
+Names are imported on first use: the objective's critics live in this package and DIM holds the
+objective, so importing them eagerly here would make `infomax.objective` and `infomax.model`
+each wait on the other."""
 
-__all__ = ["DIM", "Encoder", "EncoderOutput", "GaussianEncoder", "ModelConfig", "build_encoder"]
+_NAMES = {
+    "DIM": "infomax.model.dim", "ModelConfig": "infomax.model.config", "Encoder": "infomax.model.encoder",
+    "EncoderOutput": "infomax.model.encoder", "GaussianEncoder": "infomax.model.encoders",
+    "build_encoder": "infomax.model.encoders",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'infomax.model' has no attribute {name!r}")
