@@ -1,8 +1,10 @@
 """Config: presets, precedence, config files, and one clear message for each invalid setting."""
 
+import os
+
 import pytest
 
-from infomax.config import Config, read_config_file, resolve
+from infomax.config import Config, default_workers, read_config_file, resolve
 from infomax.errors import InfomaxError
 
 # The reference's settings (Hjelm et al.'s DIM code with its KL prior), written out.
@@ -14,7 +16,7 @@ SEED = {
     "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0,
     "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
     "time_budget": None, "ema": 0.0,
-    "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": 2,
+    "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": default_workers(),
     "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
     "log_every": 20, "deterministic": False, "sync_batchnorm": True,
 }
@@ -30,6 +32,15 @@ def test_presets_hold_their_settings():
     cfg = Config(preset="seed")
     assert (cfg.optim.lr, cfg.run.seed, cfg.data.views, cfg.objective.negatives) == (1e-3, 0, 1, "shuffle")
     assert cfg.objective.weights == {"global": 0.5, "local": 1.5, "kl": 0.01}
+
+
+def test_stream_workers_default_to_the_cores(monkeypatch):
+    # 0 (read in the training process) on 2 usable cores or fewer, 2 decoding processes above
+    for cores, workers in ((1, 0), (2, 0), (3, 2), (16, 2)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert default_workers() == workers
+        assert Config().data.workers == workers and Config(preset="seed").data.workers == workers
+    assert resolve("cifar10", {}, {"workers": 1}).data.workers == 1  # a value set is kept
 
 
 def test_precedence_defaults_preset_file_flags():

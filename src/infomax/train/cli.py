@@ -46,7 +46,8 @@ FLAGS = {
                             "(seed 0: off; recommended 10240)"),
     "ema": (float, "keep the moving average of the weights with this decay (e.g. 0.99) instead of the last "
                    "weights: what embed, eval and serve use (default 0: off)"),
-    "workers": (int, "processes decoding a webdataset: stream (default 2; 0: in the training process)"),
+    "workers": (int, "processes decoding a webdataset: stream (default: 0, in the training process, "
+                     "where it may use 2 cores or fewer; else 2)"),
     "checkpoint_every": (int, "write a checkpoint every N steps (and at the end)"),
     "log_every": (int, "log the loss terms every N steps"),
 }
