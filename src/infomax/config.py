@@ -15,12 +15,12 @@ spec, and its image size and channels fill model.image_size and model.in_channel
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from infomax.choices import at_least, one_of, require
+from infomax.device import usable_cores
 from infomax.errors import InfomaxError
 from infomax.model.config import LEGACY_OBJECTIVE_KEYS, ModelConfig
 from infomax.objective.config import ObjectiveConfig
@@ -63,8 +63,7 @@ def default_workers() -> int:
     where this process may use 2 cores or fewer, as a reading process then takes its CPU time from
     the training step (docs/data.md: 0.97 of the in-memory speed against 0.85 with one worker,
     npy shards on 2 cores); 2 where there are cores to spare."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores <= 2 else 2
+    return 0 if usable_cores() <= 2 else 2
 
 
 @dataclass

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
 from infomax.errors import InfomaxError
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -27,6 +27,7 @@ import numpy as np
 
 from infomax.data.decode import BadImage, decode_array
 from infomax.data.sources import cached_tree
+from infomax.device import usable_cores
 from infomax.errors import InfomaxError
 
 PARALLEL_MIN = 2048  # fewer images than this are decoded in this process
@@ -52,10 +53,7 @@ def worker_count() -> int:
     env = os.environ.get("INFOMAX_WORKERS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def decode_names(
