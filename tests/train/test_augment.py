@@ -16,6 +16,8 @@ from infomax.train.augment import (
     random_rescale,
     random_resized_crop,
     resized_crop_thetas,
+    rotated,
+    warp,
 )
 
 
@@ -36,6 +38,8 @@ OPS = {
     "grayscale": lambda x, g: random_grayscale(x, 0.5, g),
     "augment": lambda x, g: Augment()(x, g),
     "augment_pad": lambda x, g: Augment(crop="pad")(x, g),
+    "rotate": lambda x, g: Augment(rotate=20)(x, g),
+    "rotate_pad": lambda x, g: Augment(crop="pad", rotate=20)(x, g),
 }
 
 IDENTITIES = {
@@ -46,6 +50,7 @@ IDENTITIES = {
     "grayscale": lambda x, g: random_grayscale(x, 0.0, g),
     "rescale": lambda x, g: random_rescale(x, x.shape[-1], g),
     "augment": lambda x, g: Augment.none()(x, g),
+    "rotate": lambda x, g: warp(x, rotated(torch.eye(2, 3).expand(x.shape[0], 2, 3), 0.0, g)),
 }
 
 
@@ -216,3 +221,45 @@ def test_views_share_one_drawn_side_and_differ_otherwise():
     assert len(sides) > 4
     one, two = Augment(rescale=0).views(x, 2, _gen(5)), [Augment()(x, g) for g in [_gen(5)] * 2]
     assert all(torch.equal(u, v) for u, v in zip(one, two))  # without rescale: the per-view recipe in turn
+
+
+def test_a_quarter_turn_moves_every_pixel_as_rot90_does():
+    x = _batch(n=2, c=1, h=6, w=6)
+    quarter = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]).expand(2, 2, 3)
+    turned = warp(x, quarter)
+    assert torch.allclose(turned, torch.rot90(x, 1, (2, 3)), atol=1e-6) or \
+        torch.allclose(turned, torch.rot90(x, -1, (2, 3)), atol=1e-6)
+
+
+def test_rotated_turns_each_box_about_its_centre_by_at_most_the_angle():
+    x = _batch(n=4096)
+    box = resized_crop_thetas(4096, 0.3, _gen(), x)
+    turned = rotated(box, 15.0, _gen(2)).double()
+    box = box.double()
+    # the centre column is kept, and so is the area (the determinant) of each box
+    assert torch.equal(turned[:, :, 2], box[:, :, 2])
+    assert torch.allclose(torch.linalg.det(turned[:, :, :2]), torch.linalg.det(box[:, :, :2]), atol=1e-6)
+    # the turn: turned = R·box, R a rotation; its angle is uniform on [-15°, 15°]
+    r = turned[:, :, :2] @ torch.linalg.inv(box[:, :, :2])
+    assert torch.allclose(r @ r.transpose(1, 2), torch.eye(2, dtype=torch.float64).expand(4096, 2, 2), atol=1e-5)
+    degrees = torch.rad2deg(torch.atan2(r[:, 1, 0], r[:, 0, 0]))
+    assert degrees.abs().max() <= 15 + 1e-4 and degrees.abs().max() > 14.9
+    assert abs(degrees.mean()) < 0.5 and abs(degrees.std() - 15 / 3 ** 0.5) < 0.3
+
+
+def test_rotate_is_off_by_default_parsed_and_keeps_the_stream_of_other_recipes():
+    assert Augment().rotate == 0 and parse_augment("rotate=12.5").rotate == 12.5
+    assert not Augment(crop="none", flip=0, jitter=0, grayscale=0, rotate=5).is_identity
+    with pytest.raises(InfomaxError, match="rotate"):
+        parse_augment("rotate=200")
+    x = _batch(n=64, c=1, h=16, w=16)
+    plain, turned = Augment()(x, _gen()), Augment(rotate=30)(x, _gen())
+    assert not torch.allclose(plain, turned)
+    # the crop off, the whole image turns about its centre: a centred disc changes only at its
+    # edge (bilinear resampling), a centred bar of the same size several times as much
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    disc = (((yy - 7.5) ** 2 + (xx - 7.5) ** 2) < 25).float().expand(64, 1, 16, 16).contiguous()
+    bar = (((yy - 7.5).abs() < 2) & ((xx - 7.5).abs() < 6)).float().expand(64, 1, 16, 16).contiguous()
+    spin = Augment(crop="none", flip=0, jitter=0, rotate=90)
+    disc_change, bar_change = ((spin(im, _gen()) - im).abs().mean() for im in (disc, bar))
+    assert disc_change < 0.05 and bar_change > 3 * disc_change

@@ -75,13 +75,30 @@ def resized_crop_thetas(n: int, scale_min: float, generator: torch.Generator, li
     return torch.stack([bw, zero, cx, zero, bh, cy], 1).view(n, 2, 3)
 
 
-def random_resized_crop(x: torch.Tensor, scale_min: float, generator: torch.Generator) -> torch.Tensor:
-    """Crop a random box per image (see resized_crop_thetas) and resize it to H×W, bilinearly."""
-    theta = resized_crop_thetas(x.shape[0], scale_min, generator, x)
+def rotated(theta: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """The boxes of theta (N×2×3), each turned about its centre by an angle ~ U[−degrees, degrees]."""
+    angle = math.radians(degrees) * (2 * _rand((theta.shape[0],), generator, theta) - 1)  # N
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    turn = torch.stack([cos, -sin, sin, cos], 1).view(-1, 2, 2)  # N×2×2
+    return torch.cat([turn @ theta[:, :, :2], theta[:, :, 2:]], 2)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Resample each image through its affine map (N×2×3, F.affine_grid's convention), bilinearly,
+    repeating the border outside the image; an identity map returns its image exactly."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # N×H×W×2
     y = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
-    whole = (theta[:, 0, 0] == 1) & (theta[:, 1, 1] == 1)  # N; kept exact (float32 grids drift by ~1e-6)
+    eye = torch.tensor([[1.0, 0, 0], [0, 1, 0]], device=theta.device, dtype=theta.dtype)
+    whole = (theta == eye).flatten(1).all(1)  # N; kept exact (float32 grids drift by ~1e-6)
     return torch.where(whole.view(-1, 1, 1, 1), x, y).contiguous(memory_format=_layout(x))
+
+
+def random_resized_crop(x: torch.Tensor, scale_min: float, generator: torch.Generator,
+                        degrees: float = 0.0) -> torch.Tensor:
+    """Crop a random box per image (see resized_crop_thetas), turned by up to ±degrees when
+    degrees > 0 (see rotated), and resize it to H×W, bilinearly."""
+    theta = resized_crop_thetas(x.shape[0], scale_min, generator, x)
+    return warp(x, rotated(theta, degrees, generator) if degrees > 0 else theta)
 
 
 def random_flip(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -150,13 +167,14 @@ _RULES = {
     "jitter": (float, lambda v: 0 <= v <= 2.5, "a strength in [0, 2.5]"),
     "grayscale": (float, _probability, "a probability in [0, 1]"),
     "rescale": (int, lambda v: v >= 0, "a side in pixels >= 0 (0: off)"),
+    "rotate": (float, lambda v: 0 <= v <= 180, "degrees in [0, 180]"),
 }
 
 
 @dataclass(frozen=True)
 class Augment:
-    """An augmentation recipe for float batches in [0, 1]: crop, then flip, then jitter, then
-    grayscale, then (multi-scale input) a resize of the whole batch."""
+    """An augmentation recipe for float batches in [0, 1]: crop (turned by up to ±rotate degrees),
+    then flip, then jitter, then grayscale, then (multi-scale input) a resize of the whole batch."""
 
     crop: str = "resized"  # "resized" (random_resized_crop), "pad" (random_crop) or "none"
     crop_scale: float = 0.3  # smallest area fraction of a resized crop
@@ -165,6 +183,7 @@ class Augment:
     jitter: float = 0.4  # color jitter strength
     grayscale: float = 0.2  # probability of turning an RGB image gray
     rescale: int = 0  # smallest side of random_rescale, in pixels (0: off)
+    rotate: float = 0.0  # largest turn of the crop either way, in degrees (0: off)
 
     def __post_init__(self):
         for f in fields(self):
@@ -191,7 +210,8 @@ class Augment:
         """True when the recipe changes nothing."""
         no_crop = (self.crop == "none" or (self.crop == "pad" and self.pad == 0)
                    or (self.crop == "resized" and self.crop_scale == 1))
-        return no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0 and self.rescale == 0
+        return (no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0 and self.rescale == 0
+                and self.rotate == 0)
 
     def text(self) -> str:
         """The recipe as parse_augment reads it."""
@@ -212,8 +232,11 @@ class Augment:
     def _per_image(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.crop == "pad" and self.pad > 0:
             x = random_crop(x, self.pad, generator)
-        elif self.crop == "resized" and self.crop_scale < 1:
-            x = random_resized_crop(x, self.crop_scale, generator)
+        elif self.crop == "resized" and (self.crop_scale < 1 or self.rotate > 0):
+            x = random_resized_crop(x, self.crop_scale, generator, self.rotate)
+        if self.crop != "resized" and self.rotate > 0:
+            eye = torch.tensor([[1.0, 0, 0], [0, 1, 0]], device=x.device, dtype=x.dtype).expand(x.shape[0], 2, 3)
+            x = warp(x, rotated(eye, self.rotate, generator))
         return self.appearance(x, generator)
 
     def appearance(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
