@@ -15,6 +15,7 @@ from infomax.train.augment import (
     random_grayscale,
     random_rescale,
     random_resized_crop,
+    random_rotate,
     resized_crop_thetas,
     rotated,
     warp,
@@ -50,7 +51,7 @@ IDENTITIES = {
     "grayscale": lambda x, g: random_grayscale(x, 0.0, g),
     "rescale": lambda x, g: random_rescale(x, x.shape[-1], g),
     "augment": lambda x, g: Augment.none()(x, g),
-    "rotate": lambda x, g: warp(x, rotated(torch.eye(2, 3).expand(x.shape[0], 2, 3), 0.0, g)),
+    "rotate": lambda x, g: random_rotate(x, 0.0, g),
 }
 
 
@@ -253,8 +254,16 @@ def test_rotate_is_off_by_default_parsed_and_keeps_the_stream_of_other_recipes()
     with pytest.raises(InfomaxError, match="rotate"):
         parse_augment("rotate=200")
     x = _batch(n=64, c=1, h=16, w=16)
-    plain, turned = Augment()(x, _gen()), Augment(rotate=30)(x, _gen())
-    assert not torch.allclose(plain, turned)
+    # off, a crop draws its box and nothing more: the generator ends where the box alone leaves it
+    alone, cropped = _gen(), _gen()
+    resized_crop_thetas(64, 0.3, alone, x)
+    random_resized_crop(x, 0.3, cropped)
+    assert torch.equal(alone.get_state(), cropped.get_state())
+    # on, the same boxes are drawn first and then turned
+    g = _gen()
+    box = resized_crop_thetas(64, 0.3, g, x)
+    assert torch.equal(random_resized_crop(x, 0.3, _gen(), 30.0), warp(x, rotated(box, 30.0, g)))
+    assert not torch.allclose(Augment()(x, _gen()), Augment(rotate=30)(x, _gen()))
     # the crop off, the whole image turns about its centre: a centred disc changes only at its
     # edge (bilinear resampling), a centred bar of the same size several times as much
     yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")

@@ -83,14 +83,23 @@ def rotated(theta: torch.Tensor, degrees: float, generator: torch.Generator) -> 
     return torch.cat([turn @ theta[:, :, :2], theta[:, :, 2:]], 2)
 
 
+def identity_thetas(n: int, like: torch.Tensor) -> torch.Tensor:
+    """N×2×3 affine maps that leave an image as it is, in like's dtype and on its device."""
+    return torch.eye(2, 3, device=like.device, dtype=like.dtype).expand(n, 2, 3)
+
+
 def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     """Resample each image through its affine map (N×2×3, F.affine_grid's convention), bilinearly,
     repeating the border outside the image; an identity map returns its image exactly."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # N×H×W×2
     y = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
-    eye = torch.tensor([[1.0, 0, 0], [0, 1, 0]], device=theta.device, dtype=theta.dtype)
-    whole = (theta == eye).flatten(1).all(1)  # N; kept exact (float32 grids drift by ~1e-6)
+    whole = (theta == identity_thetas(1, theta)).flatten(1).all(1)  # N; kept exact (float32 grids drift by ~1e-6)
     return torch.where(whole.view(-1, 1, 1, 1), x, y).contiguous(memory_format=_layout(x))
+
+
+def random_rotate(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """Turn each whole image about its centre by an angle ~ U[−degrees, degrees] (see rotated)."""
+    return warp(x, rotated(identity_thetas(x.shape[0], x), degrees, generator))
 
 
 def random_resized_crop(x: torch.Tensor, scale_min: float, generator: torch.Generator,
@@ -235,8 +244,7 @@ class Augment:
         elif self.crop == "resized" and (self.crop_scale < 1 or self.rotate > 0):
             x = random_resized_crop(x, self.crop_scale, generator, self.rotate)
         if self.crop != "resized" and self.rotate > 0:
-            eye = torch.tensor([[1.0, 0, 0], [0, 1, 0]], device=x.device, dtype=x.dtype).expand(x.shape[0], 2, 3)
-            x = warp(x, rotated(eye, self.rotate, generator))
+            x = random_rotate(x, self.rotate, generator)
         return self.appearance(x, generator)
 
     def appearance(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
