@@ -158,3 +158,28 @@ def test_position_pairs_against_a_loop(same_view):
             want_neg = [scores[i, a, j, b] for j in range(n) if j != i for b in range(p)]
             assert t_pos[i, a].tolist() == torch.stack(want_pos).tolist()
             assert t_neg[i, a, 0].tolist() == torch.stack(want_neg).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_negatives_spread_over_hundreds_match_the_formula_and_its_gradient(seed):
+    # rows of 300 negatives spread over ±400: most lie far more than FLOOR below their row's largest
+    rng = np.random.default_rng(seed)
+    t_pos, t_neg = rng.normal(0, 80, 5), rng.normal(0, 80, (5, 300))
+    got = infonce_loss(torch.from_numpy(t_pos), torch.from_numpy(t_neg))
+    assert got.item() == pytest.approx(loop_infonce(t_pos, lambda ix: t_neg[ix]), rel=1e-12)
+    pos, neg = torch.tensor(t_pos, requires_grad=True), torch.tensor(t_neg, requires_grad=True)
+    infonce_loss(pos, neg).backward()
+    logits = torch.cat([torch.from_numpy(t_pos)[:, None], torch.from_numpy(t_neg)], 1)  # the positive is class 0
+    want = (torch.softmax(logits, 1) - F.one_hot(torch.zeros(5, dtype=torch.long), 301)) / 5
+    torch.testing.assert_close(pos.grad, want[:, 0], rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(neg.grad, want[:, 1:], rtol=1e-10, atol=1e-14)
+
+
+def test_minus_infinity_negatives_count_for_nothing():
+    t_pos, t_neg = torch.tensor([0.5, -1.0], dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    padded = torch.cat([t_neg, torch.full((2, 3), float("-inf"), dtype=torch.float64)], 1).requires_grad_()
+    got = infonce_loss(t_pos, padded)
+    torch.testing.assert_close(got, infonce_loss(t_pos, t_neg), rtol=1e-15, atol=0)
+    got.backward()
+    assert torch.equal(padded.grad[:, 4:], torch.zeros(2, 3, dtype=torch.float64))
+    assert torch.isfinite(padded.grad).all()

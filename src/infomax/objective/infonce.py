@@ -21,6 +21,8 @@ from torch import Tensor
 
 from infomax.objective.jsd import _at_least_float32
 
+FLOOR = 60.0  # negatives further below their row's largest are raised to it (see infonce_loss)
+
 
 def infonce_loss(t_pos: Tensor, t_neg: Tensor) -> Tensor:
     """mean over t_pos of −log(e^{t_pos} / (e^{t_pos} + Σ_k e^{t_neg[..., k]})).
@@ -29,12 +31,13 @@ def infonce_loss(t_pos: Tensor, t_neg: Tensor) -> Tensor:
     their negatives share them through broadcasting (e.g. t_pos N×P with t_neg N×1×K: every
     position p of image i against the same K negatives), and the logsumexp over the negatives
     is taken once, before broadcasting. Computed in at least float32 (bf16 scores from
-    autocast are upcast). Returns a scalar.
+    autocast are upcast); a negative more than FLOOR below the largest of its row counts at
+    that floor (_floored: under e^-60 of the sum either way). Returns a scalar.
     """
     t_pos, t_neg = _at_least_float32(t_pos), _at_least_float32(t_neg)
     if t_neg.dim() == 0 or t_neg.shape[-1] == 0:
         raise ValueError(f"t_neg needs a last dim of K >= 1 negatives, got shape {tuple(t_neg.shape)}")
-    lse_neg = torch.logsumexp(t_neg, dim=-1)  # S'
+    lse_neg = torch.logsumexp(_floored(t_neg), dim=-1)  # S'
     try:
         fits = torch.broadcast_shapes(t_pos.shape, lse_neg.shape) == t_pos.shape
     except RuntimeError:
@@ -43,6 +46,18 @@ def infonce_loss(t_pos: Tensor, t_neg: Tensor) -> Tensor:
         raise ValueError(f"t_neg of shape {tuple(t_neg.shape)} does not fit t_pos of shape "
                          f"{tuple(t_pos.shape)}: need S' + (K,) with S' broadcasting to S")
     return (torch.logaddexp(t_pos, lse_neg) - t_pos).mean()
+
+
+def _floored(t_neg: Tensor) -> Tensor:
+    """t_neg with every score more than FLOOR below its row's largest raised to that floor, in value
+    only (the gradient passes as it is). Such a score adds under e^-60 of the row's sum of
+    exponentials (nothing in float32), and the floor keeps exp off its slow path for inputs that
+    underflow, which rows of thousands of negatives spread over hundreds (a queue) hit on a CPU."""
+    with torch.no_grad():
+        value = t_neg.detach()
+        lift = (value.amax(-1, keepdim=True) - FLOOR - value).clamp(min=0)  # 0 for all but the far ones
+        lift = torch.nan_to_num(lift, nan=0.0, posinf=0.0)  # −∞ (an empty slot) stays −∞
+    return t_neg + lift
 
 
 def all_pairs(scores: Tensor) -> tuple[Tensor, Tensor]:
