@@ -13,7 +13,7 @@ SEED = {
     "attention": False, "init": "keras", "bn_momentum": 0.01, "bn_eps": 1e-3, "leaky_slope": 0.2,
     "estimator": "jsd", "critic": "concat", "negatives": "shuffle", "global_pairing": "zz", "temperature": 0.0,
     "critic_hidden": 256, "multiscale": False, "prior": "kl", "kl_reduction": "mean",
-    "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0,
+    "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0, "queue": 0,
     "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
     "time_budget": None, "ema": 0.0,
     "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": default_workers(),

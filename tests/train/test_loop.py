@@ -19,16 +19,18 @@ def _cfg(**over):
 
 
 # the reference's objective; two augmented views with InfoNCE over all in-batch pairs; the
-# options with state of their own (the prior's discriminator, attention, a drawn input size); small crops
+# options with state of their own (the prior's discriminator, attention, a drawn input size); small crops;
+# a queue of past codes (64 keys a step into 96 slots: it wraps before the resume)
 OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default",
                   "bn_recalibrate": 64},
               {"prior": "adversarial", "attention": True, "augment": "crop=pad,rescale=13", "views": 2},
               {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default",
-               "small_crops": 2}]
+               "small_crops": 2},
+              {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default", "queue": 96}]
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=["seed", "two-view-infonce", "adversarial-attention-rescale",
-                                                       "multi-crop"])
+                                                       "multi-crop", "queue"])
 def test_resume_equals_straight_run(tmp_path, digits16, objective):
     straight = train(_cfg(max_steps=8, **objective), tmp_path / "a", digits16, progress=False)
     train(_cfg(max_steps=4, **objective), tmp_path / "b", digits16, progress=False)

@@ -32,6 +32,7 @@ class ObjectiveConfig:
     beta: float = 1.5  # local MI weight
     gamma: float = 0.01  # prior term weight (KL, or the encoder's side of adversarial matching)
     delta: float = 0.0  # local–local MI weight (0: the term is off)
+    queue: int = 0  # past codes kept as more negatives of the global term (MoCo; 0: none)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -46,6 +47,10 @@ class ObjectiveConfig:
         for key in ("alpha", "beta", "gamma", "delta", "temperature"):
             at_least(f"objective.{key}", getattr(self, key), 0)
         at_least("objective.critic_hidden", self.critic_hidden, 1)
+        at_least("objective.queue", self.queue, 0)
+        require(self.queue == 0 or (self.critic == "dot" and self.negatives == "all" and self.estimator == "infonce"),
+                f"objective.queue = {self.queue} adds negatives to InfoNCE over all pairs of dot critics; set "
+                "estimator = 'infonce', critic = 'dot' and negatives = 'all' (preset recommended), or queue = 0")
         require(self.alpha > 0 or self.beta > 0,
                 "objective.alpha and objective.beta are both 0: nothing left to learn; set one above 0")
         require(self.negatives != "all" or self.critic == "dot",

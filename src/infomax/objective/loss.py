@@ -15,7 +15,8 @@ instead (dot critics only). Options: the prior as DIM's adversarial matching (it
 lives here), multi-scale local MI (the same term on the map one block before C, averaged in),
 local–local MI (δ·local_local), two views (AMDIM): each term pairs one view against the
 other, both ways, averaged, and small crops (SwAV's multi-crop): each crop's code against every
-view's code (global) and map (local), each pair one more entry of the term's average.
+view's code (global) and map (local), each pair one more entry of the term's average, and a
+queue of past codes (MoCo): more negatives of the global term (objective/queue.py).
 
     criterion = DIMLoss(ObjectiveConfig(), z_dim=256, local_channels=256)
     loss, terms = criterion(mu, logvar, local)            # one view, N rows
@@ -40,6 +41,7 @@ from infomax.objective.infonce import all_pairs, position_pairs
 from infomax.objective.kl import kl_to_standard_normal
 from infomax.objective.negatives import permutation
 from infomax.objective.prior_matching import prior_matching_losses
+from infomax.objective.queue import NegativeQueue
 
 if TYPE_CHECKING:  # the encoder's outputs for small crops (only their fields are read)
     from infomax.model.encoder import EncoderOutput
@@ -87,6 +89,16 @@ def crop_scores(critic: nn.Module, a: Tensor, b: Tensor, perm: Tensor | None) ->
     return [pair_scores(critic, a[start : start + n], b, perm) for start in range(0, a.shape[0], n)]
 
 
+def queued_scores(critic: nn.Module, a: Tensor, b: Tensor, queue: NegativeQueue,
+                  keys: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """pair_scores of a dot critic with every other image as a negative, and every key in the
+    queue as one more (objective/queue.py); appends this pair's keys ψ(b), detached, to `keys`."""
+    u, v = critic.sides(a, b)  # N×d each
+    keys.append(v.detach())
+    t_pos, t_neg = all_pairs(u @ v.T)  # N, N×(N−1)
+    return t_pos, torch.cat([t_neg, queue.scores(u)], dim=-1)  # N×(N−1+K)
+
+
 def critic_pair(cfg: ObjectiveConfig, a_dim: int, z_dim: int, c_dim: int) -> tuple[nn.Module, nn.Module]:
     """The (global, local) critics named by cfg.critic: global scores a (a_dim) against z, local
     scores z against each position of a map of c_dim channels."""
@@ -123,6 +135,7 @@ class DIMLoss(nn.Module):
                                                         cfg.temperature)
         if cfg.prior == "adversarial":  # tells N(0, I) draws from the encoder's z
             self.prior_critic = PriorDiscriminator(z_dim, cfg.critic_hidden)
+        self.queue = NegativeQueue(cfg.queue, cfg.critic_hidden) if cfg.queue else None
         init_weights_(self, init)
 
     def draw(self, n: int, views: int, generator: torch.Generator | None, device: torch.device,
@@ -152,6 +165,9 @@ class DIMLoss(nn.Module):
         small_rows = 0 if small is None else small.mu.shape[0]
         draws = self.draw(mu.shape[0] // views, views, generator, mu.device, dtype, small_rows)
         terms = self.terms(mu, logvar, local, pooled, middle, draws, views=views, small=small)
+        keys = terms.pop("queue_keys", None)
+        if keys is not None and self.training:  # after scoring: a step's own codes are never its negatives
+            self.queue.push(keys)
         return self.total(terms), terms
 
     def total(self, terms: dict[str, Tensor]) -> Tensor:
@@ -162,8 +178,8 @@ class DIMLoss(nn.Module):
     def terms(self, mu: Tensor, logvar: Tensor, local: Tensor, pooled: Tensor | None, middle: Tensor | None,
               draws: Draws, *, views: int = 1, small: EncoderOutput | None = None) -> dict[str, Tensor]:
         """The terms with the randomness given: "global", "local", "kl" (and "local_local", or "prior" and
-        "prior_critic") as differentiable scalars, and the critics' accuracies "*_acc" (detached).
-        Deterministic and free of host syncs, so it can be compiled as one graph."""
+        "prior_critic") as differentiable scalars, the critics' accuracies "*_acc" (detached) and, with
+        a queue, "queue_keys": the keys to push once the step is scored (V·N×d, detached). Deterministic and free of host syncs, so it can be compiled as one graph."""
         cfg, loss = self.cfg, ESTIMATORS[self.cfg.estimator]
         z = reparameterize(mu, logvar, draws.eps)  # V·N×z
         a = z if cfg.global_pairing == "zz" else pooled
@@ -184,8 +200,12 @@ class DIMLoss(nn.Module):
         def rows(t: Tensor, view: slice) -> Tensor:
             return t if view == slice(None) else t[view]
 
+        keys: list[Tensor] = []  # the global critic's ψ(z) of this step, for the queue
         for one, other in pairs:
-            add("global", [pair_scores(self.global_critic, rows(a, one), rows(z, other), draws.perm_global)])
+            if self.queue is not None:
+                add("global", [queued_scores(self.global_critic, rows(a, one), rows(z, other), self.queue, keys)])
+            else:
+                add("global", [pair_scores(self.global_critic, rows(a, one), rows(z, other), draws.perm_global)])
             scored = [pair_scores(self.local_critic, rows(z, one), rows(local, other), draws.perm_local)]
             if cfg.multiscale:  # the same z against the map one block earlier
                 scored.append(pair_scores(self.middle_critic, rows(z, one), rows(middle, other), draws.perm_local))
@@ -206,6 +226,8 @@ class DIMLoss(nn.Module):
                     add("local", [scales[crop] for scales in scored])
         terms = {k: sum(v) / len(v) for k, v in parts.items()}
         terms["kl"] = kl_to_standard_normal(mu, logvar, cfg.kl_reduction)
+        if keys:
+            terms["queue_keys"] = torch.cat(keys)  # 2N×d (V·N)
         if cfg.prior == "adversarial":
             if draws.prior is None:
                 raise ValueError("prior = adversarial needs draws from the prior (Draws.prior, M×z)")

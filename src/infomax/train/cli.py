@@ -36,6 +36,8 @@ FLAGS = {
     "estimator": (str, "MI estimator: jsd (the reference's), infonce, dv or hellinger"),
     "critic": (str, "concat (the reference's MLP on a pair) or dot (embed each side, dot product)"),
     "temperature": (float, "dot critic: 0 scores φ·ψ/√d (default); τ > 0 scores the cosine of φ and ψ over τ"),
+    "queue": (int, "keep this many past codes as more negatives of the global term (MoCo's queue; default 0: "
+                   "none; needs --estimator infonce --critic dot --negatives all)"),
     "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
     "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,grayscale=0.2"),
     "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
