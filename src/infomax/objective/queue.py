@@ -6,9 +6,10 @@ limits K to N − 1. The queue keeps the global critic's embedding ψ(z) of the 
 all of them as well, so each positive competes with N − 1 + K negatives for the cost of one
 N×K matrix product:
 
-    t_neg[i] = [T(a_i, z_j) for j ≠ i]  ++  [⟨φ(a_i), k⟩ for every key k in the queue]
+    t_neg[i] = [T(a_i, z_j) for j ≠ i]  ++  [⟨u_i, k⟩ for every key k in the queue]
 
-Keys enter oldest-out (a ring buffer). Until the queue has filled, its empty slots score −∞:
+with u_i = φ(a_i) scaled as the critic scales it (1/√d, or to unit length over τ). The newest keys
+replace the oldest (a ring buffer). Until the queue has filled, its empty slots score −∞:
 they add nothing to the logsumexp. The keys and their count are buffers, so checkpoints hold
 them and `--resume` continues with the same queue.
 
