@@ -12,7 +12,8 @@ from infomax.study.runner import run_study
 def test_study_trains_every_variant_and_tabulates_their_eval(tmp_path, monkeypatch):
     monkeypatch.setenv("INFOMAX_HOME", str(tmp_path / "home"))
     out = tmp_path / "study"
-    argv = ["study", "global-local", "--data", "digits,size=16", "--out", str(out), "--steps", "2", "--probe-epochs", "1"]
+    argv = ["study", "global-local", "--data", "digits,size=16", "--out", str(out), "--steps", "2",
+            "--probe-epochs", "1"]
     assert main(argv) == 0
 
     def table_rows():

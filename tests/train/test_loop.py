@@ -26,7 +26,8 @@ OBJECTIVES = [{}, {"estimator": "infonce", "critic": "dot", "negatives": "all", 
               {"prior": "adversarial", "attention": True, "augment": "crop=pad,rescale=13", "views": 2},
               {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default",
                "small_crops": 2},
-              {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default", "queue": 96}]
+              {"estimator": "infonce", "critic": "dot", "negatives": "all", "views": 2, "augment": "default",
+               "queue": 96}]
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES, ids=["seed", "two-view-infonce", "adversarial-attention-rescale",

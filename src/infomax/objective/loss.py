@@ -179,7 +179,8 @@ class DIMLoss(nn.Module):
               draws: Draws, *, views: int = 1, small: EncoderOutput | None = None) -> dict[str, Tensor]:
         """The terms with the randomness given: "global", "local", "kl" (and "local_local", or "prior" and
         "prior_critic") as differentiable scalars, the critics' accuracies "*_acc" (detached) and, with
-        a queue, "queue_keys": the keys to push once the step is scored (V·N×d, detached). Deterministic and free of host syncs, so it can be compiled as one graph."""
+        a queue, "queue_keys": the keys to push once the step is scored (V·N×d, detached).
+        Deterministic and free of host syncs, so it can be compiled as one graph."""
         cfg, loss = self.cfg, ESTIMATORS[self.cfg.estimator]
         z = reparameterize(mu, logvar, draws.eps)  # V·N×z
         a = z if cfg.global_pairing == "zz" else pooled

@@ -46,7 +46,7 @@ class NegativeQueue(nn.Module):
     def push(self, keys: Tensor) -> None:
         """Add M keys (M×d), replacing the oldest; the newest `size` are kept when M > size."""
         pushed = keys.shape[0]
-        keys = keys.detach()[-self.size :].to(self.keys.dtype)
+        keys = keys[-self.size :].to(self.keys.dtype)
         # the t-th key ever pushed (from 0) goes to slot t mod size
         slots = (self.count + (pushed - keys.shape[0]) + torch.arange(keys.shape[0], device=keys.device)) % self.size
         # new tensors, not writes into the old: the step's backward still reads the keys it scored
