@@ -13,11 +13,13 @@ from infomax.train.augment import (
     random_crop,
     random_flip,
     random_grayscale,
+    random_hue,
     random_rescale,
     random_resized_crop,
     random_rotate,
     resized_crop_thetas,
     rotated,
+    shift_hue,
     warp,
 )
 
@@ -37,7 +39,9 @@ OPS = {
     "flip": lambda x, g: random_flip(x, 0.5, g),
     "jitter": lambda x, g: color_jitter(x, 2.5, g),
     "grayscale": lambda x, g: random_grayscale(x, 0.5, g),
+    "hue": lambda x, g: random_hue(x, 0.5, g),
     "augment": lambda x, g: Augment()(x, g),
+    "augment_hue": lambda x, g: Augment(jitter=1.0, hue=0.1)(x, g),
     "augment_pad": lambda x, g: Augment(crop="pad")(x, g),
     "rotate": lambda x, g: Augment(rotate=20)(x, g),
     "rotate_pad": lambda x, g: Augment(crop="pad", rotate=20)(x, g),
@@ -272,3 +276,53 @@ def test_rotate_is_off_by_default_parsed_and_keeps_the_stream_of_other_recipes()
     spin = Augment(crop="none", flip=0, jitter=0, rotate=90)
     disc_change, bar_change = ((spin(im, _gen()) - im).abs().mean() for im in (disc, bar))
     assert disc_change < 0.05 and bar_change > 3 * disc_change
+
+
+def test_shift_hue_matches_colorsys_in_float64():
+    import colorsys
+
+    x = _batch(n=5, h=4, w=3).double()
+    shift = torch.tensor([0.0, 0.1, -0.3, 0.5, 1.25], dtype=torch.float64)
+    y = shift_hue(x, shift)
+    for i in range(5):
+        for row in range(4):
+            for col in range(3):
+                h, s, v = colorsys.rgb_to_hsv(*x[i, :, row, col].tolist())
+                want = colorsys.hsv_to_rgb((h + shift[i].item()) % 1.0, s, v)
+                assert y[i, :, row, col].tolist() == pytest.approx(want, abs=1e-12)
+
+
+def test_shift_hue_by_a_third_turn_cycles_pure_colours_and_keeps_grays():
+    red, green, blue, gray = [0.9, 0, 0], [0, 0.9, 0], [0, 0, 0.9], [0.4, 0.4, 0.4]
+    x = torch.tensor([red, green, blue, gray]).view(1, 4, 3).permute(2, 0, 1).unsqueeze(0)  # 1×3×1×4
+    y = shift_hue(x, torch.tensor([1 / 3]))
+    want = torch.tensor([green, blue, red, gray]).view(1, 4, 3).permute(2, 0, 1).unsqueeze(0)
+    assert torch.allclose(y, want, atol=1e-6)
+
+
+def test_random_hue_draws_one_shift_per_image_within_the_bound():
+    x = _batch(n=64, h=4, w=4)
+    g, mirror = _gen(), _gen()
+    y = random_hue(x, 0.1, g)
+    shift = 0.1 * (2 * torch.rand(64, generator=mirror) - 1)
+    assert torch.equal(g.get_state(), mirror.get_state())
+    assert torch.allclose(y, shift_hue(x, shift), atol=1e-6)
+    assert shift.abs().max() <= 0.1 and shift.abs().max() > 0.09
+    one = _batch(n=4, c=1)
+    assert random_hue(one, 0.3, _gen()) is one  # 1-channel images have no hue
+
+
+def test_hue_is_off_by_default_parsed_and_keeps_the_stream_of_other_recipes():
+    assert Augment().hue == 0 and parse_augment("jitter=1.0,hue=0.1").hue == 0.1
+    assert not Augment(crop="none", flip=0, jitter=0, grayscale=0, hue=0.2).is_identity
+    with pytest.raises(InfomaxError, match="hue"):
+        parse_augment("hue=0.6")
+    x = _batch(n=32, h=8, w=8)
+    # off, the recipe draws what it drew before the stage existed: jitter, then grayscale
+    g = _gen()
+    y = Augment(crop="none", flip=0)(x, _gen())
+    assert torch.equal(y, random_grayscale(color_jitter(x, 0.4, g), 0.2, g))
+    # on, the hue turns after the jitter and before the grayscale
+    g = _gen()
+    want = random_grayscale(random_hue(color_jitter(x, 0.4, g), 0.25, g), 0.2, g)
+    assert torch.equal(Augment(crop="none", flip=0, hue=0.25)(x, _gen()), want)

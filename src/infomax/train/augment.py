@@ -143,6 +143,34 @@ def color_jitter(x: torch.Tensor, strength: float, generator: torch.Generator) -
     return y.contiguous(memory_format=_layout(x))
 
 
+def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Turn each RGB image's hue by shift[i] turns (N), keeping its value and saturation: the HSV
+    model's hue (Smith 1978; Python's colorsys, torchvision's adjust_hue), written as
+
+        v = max(r, g, b),  c = v − min(r, g, b),  h ∈ [0, 1) from which channel is the largest,
+        h' = (h + shift) mod 1,   channel_n = v − c·clamp(min(k, 4 − k), 0, 1),  k = (n + 6h') mod 6
+
+    with n = 5, 3, 1 for red, green, blue. Grays (c = 0) have no hue and are unchanged."""
+    r, g, b = x.unbind(1)  # N×H×W each
+    v, low = x.amax(1), x.amin(1)
+    c = v - low
+    safe = torch.where(c > 0, c, torch.ones_like(c))
+    h = torch.where(v == r, (g - b) / safe, torch.where(v == g, 2 + (b - r) / safe, 4 + (r - g) / safe))
+    h = torch.remainder(h / 6 + shift.view(-1, 1, 1), 1.0)  # N×H×W, in turns
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    k = torch.remainder(n + 6 * h.unsqueeze(1), 6.0)  # N×3×H×W
+    y = v.unsqueeze(1) - c.unsqueeze(1) * torch.minimum(k, 4 - k).clamp(0, 1)
+    return y.clamp(0, 1)
+
+
+def random_hue(x: torch.Tensor, largest: float, generator: torch.Generator) -> torch.Tensor:
+    """Turn each RGB image's hue by ~ U[−largest, largest] turns (see shift_hue); other images unchanged."""
+    if x.shape[1] != 3:
+        return x
+    shift = largest * (2 * _rand((x.shape[0],), generator, x) - 1)  # N
+    return shift_hue(x, shift).contiguous(memory_format=_layout(x))
+
+
 def random_grayscale(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
     """Replace each RGB image by its luma on all three channels with probability p; others unchanged."""
     if x.shape[1] != 3:
@@ -174,6 +202,7 @@ _RULES = {
     "pad": (int, lambda v: v >= 0, "an integer >= 0"),
     "flip": (float, _probability, "a probability in [0, 1]"),
     "jitter": (float, lambda v: 0 <= v <= 2.5, "a strength in [0, 2.5]"),
+    "hue": (float, lambda v: 0 <= v <= 0.5, "a largest turn of the hue in [0, 0.5]"),
     "grayscale": (float, _probability, "a probability in [0, 1]"),
     "rescale": (int, lambda v: v >= 0, "a side in pixels >= 0 (0: off)"),
     "rotate": (float, lambda v: 0 <= v <= 180, "degrees in [0, 180]"),
@@ -183,13 +212,14 @@ _RULES = {
 @dataclass(frozen=True)
 class Augment:
     """An augmentation recipe for float batches in [0, 1]: crop (turned by up to ±rotate degrees),
-    then flip, then jitter, then grayscale, then (multi-scale input) a resize of the whole batch."""
+    then flip, then jitter, then hue, then grayscale, then (multi-scale input) a resize of the whole batch."""
 
     crop: str = "resized"  # "resized" (random_resized_crop), "pad" (random_crop) or "none"
     crop_scale: float = 0.3  # smallest area fraction of a resized crop
     pad: int = 4  # padding of a "pad" crop, in pixels
     flip: float = 0.5  # probability of a left-right flip
     jitter: float = 0.4  # color jitter strength
+    hue: float = 0.0  # largest turn of the hue either way, in turns (0: off; SimCLR's CIFAR-10 recipe: 0.1)
     grayscale: float = 0.2  # probability of turning an RGB image gray
     rescale: int = 0  # smallest side of random_rescale, in pixels (0: off)
     rotate: float = 0.0  # largest turn of the crop either way, in degrees (0: off)
@@ -203,7 +233,7 @@ class Augment:
     @classmethod
     def none(cls) -> Augment:
         """The recipe that changes nothing."""
-        return cls(crop="none", flip=0.0, jitter=0.0, grayscale=0.0)
+        return cls(crop="none", flip=0.0, jitter=0.0, hue=0.0, grayscale=0.0)
 
     @classmethod
     def default_for(cls, channels: int, size: int) -> Augment:
@@ -219,8 +249,8 @@ class Augment:
         """True when the recipe changes nothing."""
         no_crop = (self.crop == "none" or (self.crop == "pad" and self.pad == 0)
                    or (self.crop == "resized" and self.crop_scale == 1))
-        return (no_crop and self.flip == 0 and self.jitter == 0 and self.grayscale == 0 and self.rescale == 0
-                and self.rotate == 0)
+        return (no_crop and self.flip == 0 and self.jitter == 0 and self.hue == 0 and self.grayscale == 0
+                and self.rescale == 0 and self.rotate == 0)
 
     def text(self) -> str:
         """The recipe as parse_augment reads it."""
@@ -248,11 +278,13 @@ class Augment:
         return self.appearance(x, generator)
 
     def appearance(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The stages after the crop: flip, jitter and grayscale, each skipped when it would change nothing."""
+        """The stages after the crop: flip, jitter, hue and grayscale, each skipped when it would change nothing."""
         if self.flip > 0:
             x = random_flip(x, self.flip, generator)
         if self.jitter > 0:
             x = color_jitter(x, self.jitter, generator)
+        if self.hue > 0:
+            x = random_hue(x, self.hue, generator)
         if self.grayscale > 0:
             x = random_grayscale(x, self.grayscale, generator)
         return x

@@ -39,7 +39,7 @@ FLAGS = {
     "queue": (int, "keep this many past codes as more negatives of the global term (MoCo's queue; default 0: "
                    "none; needs --estimator infonce --critic dot --negatives all)"),
     "global_pairing": (str, "zz (the reference's [z, z] pairs) or xz (the paper's T(x, z))"),
-    "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,grayscale=0.2"),
+    "augment": (str, "none, default, or options like crop=pad,pad=4,flip=0.5,jitter=0.4,hue=0.1,grayscale=0.2"),
     "views": (int, "1, or 2: two augmented views of each image, each scored against the other"),
     "small_crops": (int, "multi-crop: this many small crops of each image (area 0.1–0.5, at half the side), "
                          "each scored against every view's code and local map (default 0: none)"),
