@@ -52,3 +52,23 @@ def test_available_memory_is_at_most_the_physical_memory():
 
     total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert 0 < batches.available_memory(torch.device("cpu")) <= total
+
+
+@pytest.mark.parametrize("recipe", ["default", "jitter=1.0,hue=0.1,rotate=10"])
+def test_views_come_in_the_models_layout_with_the_values_of_the_recipe_on_it(recipe):
+    # the augmentation runs on contiguous batches; the views equal the recipe run on channels_last
+    # batches (the layout the model reads), normalized, and come in that layout
+    from infomax.data.pixels import normalize_pixels
+    from infomax.train.batches import pixel_views
+
+    x = torch.randint(0, 256, (16, 3, 20, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    augment = parse_augment(recipe, (3, 20, 20))
+    cl = torch.channels_last
+    views = pixel_views(x, 2, torch.Generator().manual_seed(4), augment, "center", cl)
+    on_cl = augment.views(x.float().div(255).contiguous(memory_format=cl), 2, torch.Generator().manual_seed(4))
+    for view, want in zip(views, on_cl, strict=True):
+        assert view.is_contiguous(memory_format=cl) and not view.is_contiguous()
+        torch.testing.assert_close(view, normalize_pixels(want, "center", unit=True), atol=1e-5, rtol=0)
+    plain = pixel_views(x, 2, torch.Generator().manual_seed(4), augment, "center", torch.contiguous_format)
+    assert all(v.is_contiguous() for v in plain)
+    assert all(torch.equal(a, b) for a, b in zip(plain, views))
