@@ -152,13 +152,14 @@ def test_one_channel_jitter_keeps_mean_gray():
 
 
 def test_default_fits_the_images_size():
-    # images of 22 px and more get the plain default: CIFAR-10's and Tiny ImageNet's runs are unchanged
-    assert parse_augment("default", (3, 32, 32)) == Augment() == parse_augment("default", (3, 22, 22))
-    assert parse_augment("default", (1, 28, 28)) == Augment() == parse_augment("default", (3, 64, 64))
+    # images of 22 px and more get Augment()'s crops; RGB images SimCLR's CIFAR-10 colour distortion
+    rgb = Augment(jitter=1.0, hue=0.1)
+    assert parse_augment("default", (3, 32, 32)) == rgb == parse_augment("default", (3, 22, 22))
+    assert parse_augment("default", (3, 64, 64)) == rgb and parse_augment("default", (1, 28, 28)) == Augment()
     # under 22 px the smallest crop keeps 12 pixels a side: area (12 / 16)² = 0.5625 of a 16-px image
     assert parse_augment("default", (1, 16, 16)) == Augment(crop_scale=0.5625)
     assert parse_augment("default", (3, 21, 21)).crop_scale == pytest.approx(144 / 441)
-    assert parse_augment("default", (3, 8, 8)) == Augment(crop_scale=1.0)  # 8 px: no crop at all
+    assert parse_augment("default", (3, 8, 8)) == Augment(crop_scale=1.0, jitter=1.0, hue=0.1)  # 8 px: no crop
     # the boxes drawn for 16-px images cover at least 144 of their 256 pixels
     x = torch.zeros(4096, 1, 16, 16)
     theta = resized_crop_thetas(4096, parse_augment("default", (1, 16, 16)).crop_scale, _gen(), x)

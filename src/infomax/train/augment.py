@@ -17,6 +17,7 @@ from infomax.errors import InfomaxError
 LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
 CROPS = ("resized", "pad", "none")
 MIN_CROP_SIDE = 12  # `default` on small images: its smallest resized crop keeps this many pixels a side
+RGB_COLOUR = {"jitter": 1.0, "hue": 0.1}  # `default` on RGB images: MoCo v2's and SimCLR's CIFAR-10 colour
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -237,12 +238,13 @@ class Augment:
 
     @classmethod
     def default_for(cls, channels: int, size: int) -> Augment:
-        """`default` fitted to the images' size: on images under 22 px a smallest crop area that
-        keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px), from 22 px up Augment() itself.
-        On 1-channel images the jitter is brightness and contrast only and grayscale does nothing
-        (see apply_jitter and random_grayscale), whatever the size. `channels` is kept so the
-        rule can depend on it."""
-        return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)))
+        """`default` fitted to the images: on RGB images MoCo v2's colour distortion
+        (RGB_COLOUR: jitter factors in [0.6, 1.4] and the hue turned by up to 0.1), on 1-channel
+        images Augment()'s brightness and contrast jitter (apply_jitter; grayscale does nothing);
+        on images under 22 px a smallest crop area that keeps MIN_CROP_SIDE pixels a side
+        (0.5625 at 16 px), from 22 px up Augment()'s."""
+        colour = RGB_COLOUR if channels == 3 else {}
+        return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)), **colour)
 
     @property
     def is_identity(self) -> bool:
@@ -294,7 +296,7 @@ def parse_augment(text: str, image_shape: tuple[int, ...] | None = None) -> Augm
     """Read the config key `augment`: "none", "default", or options such as "crop=pad,pad=4,flip=0.5".
 
     Options not given keep their Augment defaults. Returns None for "none". With the images'
-    shape (C, H, W), "default" is Augment.default_for(C, H), fitted to them.
+    shape (C, H, W), "default" is Augment.default_for(C, H), fitted to them; without it, Augment().
     """
     text = text.strip()
     if text == "none":
