@@ -119,8 +119,8 @@ def pixel_views(x: torch.Tensor, count: int, generator: torch.Generator, augment
 
     The augmentation runs on plain contiguous batches, each view taking the model's memory format
     once it is normalized: on the CPU its reductions over channels (luma, the jitter's mean gray)
-    and its elementwise stages run at 1.3–1.5× the speed of the same ops on channels_last batches
-    (benchmarks/bench_augment.py), with the same values."""
+    and elementwise stages are slower on channels_last batches, and the whole takes about 0.75 of
+    the time there (benchmarks/bench_augment.py), with the same values."""
     if augment is None:
         return [plain_batch(x, normalization, memory_format)] * count
     x = x.float().div_(255).contiguous()  # B×C×H×W in [0, 1]
