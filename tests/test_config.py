@@ -74,7 +74,7 @@ def test_precedence_defaults_preset_file_flags():
     ({"estimator": "mine"}, "objective.estimator = 'mine' is not one of: jsd, infonce, dv, hellinger"),
     ({"views": 3}, "data.views = 3 is not one of: 1, 2"),
     ({"augment": "crop=spiral"}, "crop"),
-    ({"lr_schedule": "step"}, "optim.lr_schedule = 'step' is not one of: constant, cosine"),
+    ({"lr_schedule": "step"}, "optim.lr_schedule = 'step' is not one of: constant, cosine, wsd"),
     ({"prior": "flow"}, "objective.prior = 'flow' is not one of: kl, adversarial, none"),
     ({"optim.beta": 2.0}, "unknown setting 'optim.beta': beta belongs to objective (objective.beta)"),
     ({"preset": "nope"}, "preset = 'nope' is not one of: seed, recommended"),

@@ -33,7 +33,7 @@ PRECISIONS = ("fp32", "bf16")
 @dataclass
 class OptimConfig:
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # constant (reference) | cosine (to 0 over the run's steps or time budget)
+    lr_schedule: str = "constant"  # constant (reference) | cosine | wsd (to 0 over the run / its last 20 %)
     adam_eps: float = 1e-7  # Keras' Adam epsilon (the reference)
     batch_size: int = 64  # the images of one step
     epochs: int = 50

@@ -134,6 +134,14 @@ def test_cosine_schedule_sets_each_steps_lr(tmp_path, digits16):
     assert lrs == pytest.approx(expected, rel=1e-12)
 
 
+def test_wsd_schedule_holds_the_rate_then_halves_it_at_step_ten_of_ten(tmp_path, digits16):
+    train(_cfg(max_steps=10, lr=2e-3, lr_schedule="wsd"), tmp_path, digits16, progress=False)
+    with open(tmp_path / "log.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    # step s takes run fraction (s - 1) / 10: the base rate through p = 0.8, half of it at p = 0.9
+    assert lrs == pytest.approx([2e-3] * 9 + [1e-3], rel=1e-12)
+
+
 def test_resume_follows_the_cosine_schedule(tmp_path, digits16, monkeypatch):
     cfg = _cfg(lr_schedule="cosine", max_steps=6, checkpoint_every=3)
     train(cfg, tmp_path / "a", digits16, progress=False)

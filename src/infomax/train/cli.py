@@ -23,8 +23,8 @@ FLAGS = {
     "batch_size": (int, "images per step, all processes together: under torchrun each of N processes takes "
                         "batch-size / N (seed 64; 100 for tiny-imagenet)"),
     "lr": (float, "Adam learning rate (seed 1e-3)"),
-    "lr_schedule": (str, "constant (the reference's) or cosine (decays to 0 at the end of the run: "
-                         "its steps, or its time budget)"),
+    "lr_schedule": (str, "constant (the reference's), cosine (decays to 0 at the end of the run: its "
+                         "steps, or its time budget) or wsd (constant, then linear to 0 over the last 20 %%)"),
     "precision": (str, "fp32 or bf16 (autocast)"),
     "seed": (int, "random seed for weights, data order and negatives"),
     "device": (str, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"),
