@@ -53,6 +53,7 @@ SUBSTITUTIONS = [
     (r"cifar10:PATH", "cifar10:~/data/cifar-10-python.tar.gz", "the archive --download fetched"),
     (r"screen/NAME", "screen/one", "a name"),
     (r" FLAGS$", "", "no extra flags"),
+    (r"--batch-size 128", "--batch-size 64", "the fixture's 70 training images hold one batch of 64, not 128"),
     (r"--index IDX --checkpoint RUN", "--index runs/c10/index --checkpoint runs/c10", "the page's own index"),
     (r"^(python benchmarks/bench_serve\.py .*)$", r"\1 --duration 1 --clients 2", "1 s per phase"),
     (r'"id": 1234', '"id": 12', "the fixture's gallery has 100 images"),
