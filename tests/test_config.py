@@ -57,6 +57,27 @@ def test_precedence_defaults_preset_file_flags():
         {**RECOMMENDED, "lr": 2e-4, "beta": 3.0}
 
 
+def test_a_time_budget_ends_the_run_and_from_an_hour_widens_recommended():
+    # no cap on epochs; width 256 from 20 minutes of 32×32 images, the minutes scaled by the pixels
+    for minutes, size, channels in ((10, 32, 128), (19.9, 32, 128), (20, 32, 256), (60, 32, 256), (79, 64, 128),
+                                    (80, 64, 256), (5, 16, 256), (4.9, 16, 128)):
+        cfg = resolve("x", {}, {"time_budget": minutes}, image_size=size)
+        assert cfg.to_flat() == {**RECOMMENDED, "time_budget": minutes, "epochs": 1_000_000, "channels": channels}
+    # what is set wins: a file, flags; the rule is recommended's cnn's, and needs the image size
+    cfg = resolve("x", {"channels": 96}, {"time_budget": 60}, image_size=32)
+    assert (cfg.optim.epochs, cfg.model.channels) == (1_000_000, 96)
+    # with epochs or steps the budget is only a cap: nothing changes
+    cfg = resolve("x", {}, {"time_budget": 60, "epochs": 7}, image_size=32)
+    assert (cfg.optim.epochs, cfg.model.channels) == (7, 128)
+    cfg = resolve("x", {"max_steps": 9}, {"time_budget": 60}, image_size=32)
+    assert (cfg.optim.epochs, cfg.model.channels) == (50, 128)
+    assert resolve("x", {}, {"time_budget": 60, "preset": "seed"}, image_size=8).to_flat() == \
+        {**SEED, "time_budget": 60, "epochs": 1_000_000}
+    assert resolve("x", {}, {"time_budget": 60, "encoder": "resnet18"}, image_size=32).model.channels == 128
+    assert resolve("x", {}, {"time_budget": 600}).model.channels == 128
+    assert resolve("x", {}, {}, image_size=32).to_flat() == RECOMMENDED
+
+
 @pytest.mark.parametrize("values, message", [
     ({"alhpa": 1.0}, "unknown setting 'alhpa'; valid settings: preset, data.augment, data.small_crop_size, data.small_crops, data.views, data.workers, model.attention"),
     ({"critic": "mlp"}, "objective.critic = 'mlp' is not one of: concat, dot"),
@@ -137,3 +158,25 @@ def test_cli_prints_the_message_and_returns_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "infomax train: error: objective.critic = 'mlp' is not one of: concat, dot" in err
     assert not (out / "config.json").exists()
+
+
+def test_train_and_fit_pass_the_image_size_to_the_time_budget_rule(tmp_path, monkeypatch):
+    from infomax.api import fit
+    from infomax.cli import main
+    from infomax.train import loop
+
+    class Resolved(Exception):
+        pass
+
+    def resolved(cfg, *args, **kwargs):  # stands in for training: what did the run resolve to?
+        raise Resolved(cfg)
+
+    monkeypatch.setattr(loop, "train", resolved)
+    # digits read at 16×16: 20 · (16/32)² = 5 minutes widen recommended
+    with pytest.raises(Resolved) as cli:
+        main(["train", "--data", "digits,size=16", "--out", str(tmp_path / "a"), "--time-budget", "5"])
+    with pytest.raises(Resolved) as api:
+        fit("digits,size=16", minutes=4.9, out=tmp_path / "b", progress=False)
+    for got, minutes, channels in ((cli, 5, 256), (api, 4.9, 128)):
+        cfg = got.value.args[0]
+        assert (cfg.optim.time_budget, cfg.optim.epochs, cfg.model.channels) == (minutes, 1_000_000, channels)

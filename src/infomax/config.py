@@ -132,6 +132,24 @@ PRESETS: dict[str, dict[str, dict]] = {
 }
 DEFAULT_PRESET = "recommended"
 
+# What a time budget given without epochs or max_steps changes (docs/training.md): the budget
+# alone ends the run, and `recommended` trains the seed's width once the budget buys it as many
+# images as 20 minutes of 32×32 ones (docs/better.md#the-time-budget: on CIFAR-10 on 2 CPU cores
+# width 256 tied with 128 at ten minutes, and won at twenty and sixty).
+UNTIL_THE_BUDGET = 1_000_000  # epochs
+WIDE_FROM_MINUTES = 20.0  # for 32×32 images; the minutes scale with the pixels of an image
+
+
+def for_time_budget(preset: str, minutes: float | None, image_size: int | None, encoder: str = "cnn") -> dict:
+    """The settings a time budget of `minutes` adds to `preset` for images of image_size² pixels
+    (None: unknown, the width stays): epochs without a cap, and channels=256 for `recommended`'s
+    cnn encoder from WIDE_FROM_MINUTES · (image_size / 32)² minutes on."""
+    if minutes is None:
+        return {}
+    wide = (preset == "recommended" and encoder == "cnn" and image_size is not None
+            and minutes >= WIDE_FROM_MINUTES * (image_size / 32) ** 2)
+    return {"epochs": UNTIL_THE_BUDGET, **({"channels": 256} if wide else {})}
+
 
 def preset_values(preset: str, data_kind: str = "*") -> dict:
     """The flat settings a preset sets for a data kind."""
@@ -225,12 +243,19 @@ class Config:
         return cls.build(flat.pop("preset", "seed"), **flat)
 
 
-def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict | None = None) -> Config:
-    """defaults < preset < file < flags (flags that are None are not set)."""
+def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict | None = None,
+            image_size: int | None = None) -> Config:
+    """defaults < preset < what a time budget given without epochs or max_steps sets
+    (for_time_budget) < file < flags (flags that are None are not set)."""
     file_values = flatten(dict(file_values or {}))
     flag_values = flatten({k: v for k, v in (flag_values or {}).items() if v is not None})
     merged = {**file_values, **flag_values}
-    return Config.build(merged.pop("preset", None), data_kind, **merged)
+    preset = merged.pop("preset", None) or DEFAULT_PRESET
+    budget = {}
+    if merged.get("epochs") is None and merged.get("max_steps") is None:  # the time budget is the length
+        encoder = merged.get("encoder", preset_values(preset, data_kind).get("encoder", "cnn"))
+        budget = for_time_budget(preset, merged.get("time_budget"), image_size, encoder)
+    return Config.build(preset, data_kind, **{**budget, **merged})
 
 
 def read_config_file(path: str | Path) -> dict:

@@ -13,8 +13,10 @@ FLAGS = {
     "epochs": (int, "passes over the train split (seed: 50; 100 for tiny-imagenet)"),
     "max_steps": (int, "stop after this many optimizer steps (overrides --epochs)"),
     "time_budget": (float, "stop after this many minutes of training (start-up excluded; with --resume, "
-                           "minutes in all, the time already trained included); --epochs still ends the run "
-                           "first if it comes first: raise it for long budgets"),
+                           "minutes in all, the time already trained included); without --epochs and --max-steps "
+                           "it is the run's length: the presets' epochs no longer apply, and recommended "
+                           "trains at --channels 256 from 20 minutes for 32×32 images (scaled by the "
+                           "pixels: 80 at 64×64)"),
     "alpha": (float, "weight of the global MI term (seed 0.5)"),
     "beta": (float, "weight of the local MI term (seed 1.5)"),
     "gamma": (float, "weight of the prior term (seed 0.01)"),
@@ -29,7 +31,8 @@ FLAGS = {
     "seed": (int, "random seed for weights, data order and negatives"),
     "device": (str, "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"),
     "z_dim": (int, "feature size (seed 256)"),
-    "channels": (int, "encoder width: channels of the local map and the head (seed 256; earlier blocks halve it)"),
+    "channels": (int, "encoder width: channels of the local map and the head (seed 256, recommended 128 or 256 for a "
+                      "long --time-budget; earlier blocks halve it)"),
     "head_convs": (int, "encoder depth: 3×3 convolutions after the local map (seed 2)"),
     "negatives": (str, "shuffle (the reference's: an independent in-batch shuffle for each critic), derangement "
                        "(never the image itself), or all (every other image of the batch; needs --critic dot)"),
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise InfomaxError("--data is required (e.g. --data cifar10:~/data/cifar-10-python.tar.gz or --data digits)")
     with distributed.main_first():  # rank 0 decodes (and caches) first, the others then read its cache
         dataset = load_data(spec)  # a decoded data set, or a Stream of webdataset: shards
-    cfg = resolve(dataset.kind, file_values, flags)
+    cfg = resolve(dataset.kind, file_values, flags, image_size=dataset.image_shape[1])
     say = print if ranks.main else (lambda *a, **k: None)
     if args.resume and base.to_flat() != cfg.to_flat():
         changed = [k for k, v in cfg.to_flat().items() if v != base.to_flat()[k]]
