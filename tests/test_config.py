@@ -57,7 +57,7 @@ def test_precedence_defaults_preset_file_flags():
         {**RECOMMENDED, "lr": 2e-4, "beta": 3.0}
 
 
-def test_a_time_budget_ends_the_run_and_from_an_hour_widens_recommended():
+def test_a_time_budget_ends_the_run_and_from_twenty_minutes_widens_recommended():
     # no cap on epochs; width 256 from 20 minutes of 32×32 images, the minutes scaled by the pixels
     for minutes, size, channels in ((10, 32, 128), (19.9, 32, 128), (20, 32, 256), (60, 32, 256), (79, 64, 128),
                                     (80, 64, 256), (5, 16, 256), (4.9, 16, 128)):

@@ -142,13 +142,13 @@ WIDE_FROM_MINUTES = 20.0  # for 32×32 images; the minutes scale with the pixels
 
 def for_time_budget(preset: str, minutes: float | None, image_size: int | None, encoder: str = "cnn") -> dict:
     """The settings a time budget of `minutes` adds to `preset` for images of image_size² pixels
-    (None: unknown, the width stays): epochs without a cap, and channels=256 for `recommended`'s
+    (None: unknown, the width stays): epochs without a cap, and the seed's channels (256) for `recommended`'s
     cnn encoder from WIDE_FROM_MINUTES · (image_size / 32)² minutes on."""
     if minutes is None:
         return {}
     wide = (preset == "recommended" and encoder == "cnn" and image_size is not None
             and minutes >= WIDE_FROM_MINUTES * (image_size / 32) ** 2)
-    return {"epochs": UNTIL_THE_BUDGET, **({"channels": 256} if wide else {})}
+    return {"epochs": UNTIL_THE_BUDGET, **({"channels": ModelConfig.channels} if wide else {})}  # the seed's
 
 
 def preset_values(preset: str, data_kind: str = "*") -> dict:
