@@ -247,3 +247,28 @@ def test_fit_in_a_script_under_torchrun_returns_the_same_model_on_every_rank(tmp
     z0, z1 = (np.load(tmp_path / f"z{r}.npy") for r in (0, 1))
     assert z0.shape == (16, 32) and np.array_equal(z0, z1)
     assert load_checkpoint(tmp_path / "run").training_state()["step"] == 4
+
+
+def test_leaving_the_process_group_ends_gloos_threads_before_the_interpreters_teardown(tmp_path):
+    """Gloo threads alive in the interpreter's teardown can abort a finished rank (SIGABRT). After
+    the differentiable collectives and `_leave` (what atexit runs), none may be left."""
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("thread names are read from Linux's /proc")
+    script = (
+        "import json, os, torch, torch.distributed as dist\n"
+        "from infomax.train import distributed\n"
+        f"dist.init_process_group('gloo', init_method='file://{tmp_path / 'store'}', rank=0, world_size=1)\n"
+        "def threads():\n"
+        "    return sorted(open(f'/proc/self/task/{t}/comm').read().strip() for t in os.listdir('/proc/self/task'))\n"
+        "before = threads()\n"
+        "x = torch.randn(4, 3, requires_grad=True)\n"
+        "distributed.gather_rows(x).sum().backward()\n"
+        "distributed.all_reduce(x.sum()).backward()\n"
+        "assert torch.equal(x.grad, torch.full((4, 3), 2.0))\n"
+        "distributed._leave()\n"
+        "print(json.dumps([before, threads()]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = json.loads(done.stdout)
+    assert any("gloo" in name for name in before) and not any("gloo" in name for name in after), (before, after)

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 # private _functional_collectives; they are the public ones, and they work: say so once, not per step
 warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.\w+ is deprecated",
                         category=FutureWarning)
+if dist.is_available():
+    # Imported before any process group exists: these functions read `group=group.WORLD` once, at
+    # import; imported after init_process_group they would hold the world group, and gloo's threads,
+    # past destroy_process_group into the interpreter's teardown, where those threads can abort the
+    # process (SIGABRT, "terminate called without an active exception") after a clean run.
+    from torch.distributed.nn.functional import all_gather, all_reduce  # noqa: F401  (all_reduce: sync_batchnorm)
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,6 @@ def gather_rows(t: Tensor, views: int = 1) -> Tensor:
     """Every rank's rows of t (V·b×…, each of its V views' b rows together) as the global batch
     (V·W·b×…): view 1 of rank 0, 1, …, then view 2 of rank 0, 1, …, as one process holding all
     W·b images would lay them out. Gradients flow back to the rank that owns each row."""
-    from torch.distributed.nn.functional import all_gather
-
     parts = all_gather(t)  # W tensors of V·b rows, rank order
     rows = torch.cat([chunk for v in range(views) for chunk in (p.chunk(views)[v] for p in parts)])
     return _ContiguousGrad.apply(rows)

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from infomax.train import distributed  # noqa: F401  (quiets torch.distributed.nn's deprecation notice)
+from infomax.train import distributed
 
 
 class SyncedBatchNorm2d(nn.BatchNorm2d):
@@ -27,15 +27,13 @@ class SyncedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: Tensor) -> Tensor:  # x: N×C×H×W
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         xf = x.float()
         count = torch.tensor([float(x.numel() // x.shape[1])], device=x.device)
         dist.all_reduce(count)  # n over all ranks
         n = count[0]
-        mean = all_reduce(xf.sum((0, 2, 3))) / n  # C
+        mean = distributed.all_reduce(xf.sum((0, 2, 3))) / n  # C
         centered = xf - mean[None, :, None, None]
-        var = all_reduce(centered.square().sum((0, 2, 3))) / n  # C, biased: what normalizes
+        var = distributed.all_reduce(centered.square().sum((0, 2, 3))) / n  # C, biased: what normalizes
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach() * n / (n - 1).clamp(min=1))
         y = centered * torch.rsqrt(var + self.eps)[None, :, None, None]
