@@ -140,7 +140,8 @@ UNTIL_THE_BUDGET = 1_000_000  # epochs
 WIDE_FROM_MINUTES = 20.0  # for 32×32 images; the minutes scale with the pixels of an image
 
 
-def for_time_budget(preset: str, minutes: float | None, image_size: int | None, encoder: str = "cnn") -> dict:
+def for_time_budget(preset: str, minutes: float | None, image_size: int | None,
+                    encoder: str = ModelConfig.encoder) -> dict:
     """The settings a time budget of `minutes` adds to `preset` for images of image_size² pixels
     (None: unknown, the width stays): epochs without a cap, and the seed's channels (256) for `recommended`'s
     cnn encoder from WIDE_FROM_MINUTES · (image_size / 32)² minutes on."""
@@ -253,7 +254,7 @@ def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict |
     preset = merged.pop("preset", None) or DEFAULT_PRESET
     budget = {}
     if merged.get("epochs") is None and merged.get("max_steps") is None:  # the time budget is the length
-        encoder = merged.get("encoder", preset_values(preset, data_kind).get("encoder", "cnn"))
+        encoder = merged.get("encoder", preset_values(preset, data_kind).get("encoder", ModelConfig.encoder))
         budget = for_time_budget(preset, merged.get("time_budget"), image_size, encoder)
     return Config.build(preset, data_kind, **{**budget, **merged})
 
