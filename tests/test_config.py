@@ -17,11 +17,12 @@ SEED = {
     "lr": 1e-3, "lr_schedule": "constant", "adam_eps": 1e-7, "batch_size": 64, "epochs": 50, "max_steps": None,
     "time_budget": None, "ema": 0.0,
     "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": default_workers(),
-    "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "checkpoint_every": 1000,
+    "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "whiten": 0, "whiten_power": 0.25,
+    "checkpoint_every": 1000,
     "log_every": 20, "deterministic": False, "sync_batchnorm": True,
 }
 RECOMMENDED = {**SEED, "estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
-               "channels": 128, "bn_recalibrate": 10240}
+               "channels": 128, "bn_recalibrate": 10240, "whiten": 10240}
 
 
 def test_presets_hold_their_settings():

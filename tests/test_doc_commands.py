@@ -213,7 +213,14 @@ def check(words: list[str], out: str, runner: Runner) -> None:
 
         slim = load_checkpoint(runner.work / flags["--encoder"])
         full = load_checkpoint(runner.work / flags["--checkpoint"])
-        assert set(slim.weights) == {k for k in full.weights if k.startswith("encoder.")}, out
+        assert set(slim.weights) == {k for k in full.weights if k.startswith(("encoder.", "whitening."))}, out
+    elif words[:2] == ["infomax", "whiten"]:
+        from infomax.checkpoint import load_checkpoint
+
+        found = re.search(r"whiten: (\d+) train images, power ([0-9.]+);", out)
+        assert found, out
+        fitted = load_checkpoint(runner.work / flags.get("--out", words[2])).weights
+        assert float(fitted["whitening.power"]) == float(found[2]) > 0, out
     elif words[:2] == ["infomax", "export"] and "--to" in words:
         assert "exported 110 vectors (256-d)" in out, out  # every row of train + test
     elif words[:2] == ["infomax", "export"]:

@@ -68,6 +68,24 @@ def test_onnx_matches_pytorch_on_real_images(exported):
     assert float(np.abs(exact).max()) > 1e-2  # the features are not all ~0, so the comparison means something
 
 
+def test_a_whitened_checkpoint_exports_its_whitening(exported, tmp_path):
+    from infomax.model.whitening import whiten
+    from infomax.train.whiten import whiten_checkpoint
+
+    root, images, _ = exported
+    images = images[:64]
+    enc = whiten_checkpoint(root / "run", out=tmp_path / "whitened", data=SPEC, images=100000)["path"]
+    info = export_onnx(enc, tmp_path / "w.onnx")
+    embedder = Embedder.from_checkpoint(enc, device="cpu")
+    w = embedder.whitening
+    exact = (float64_mu(embedder, images) - w.mean.double().numpy()) @ w.matrix.double().numpy()  # y in float64
+    ort = run_onnx(info["path"], images)
+    assert float(np.abs(ort - exact).max()) <= TOL * max(1.0, float(np.abs(exact).max()))
+    assert float(np.abs(exact - float64_mu(embedder, images)).max()) > 1e-2  # y is not μ
+    np.testing.assert_allclose(embedder.embed(images), whiten(torch.from_numpy(embedder.embed_features(
+        images, ("mu",))["mu"]), w.mean, w.matrix).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_batch_is_dynamic_and_rows_independent(exported):
     root, images, info = exported
     graph = onnx.load(info["path"]).graph

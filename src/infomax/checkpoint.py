@@ -10,7 +10,8 @@ RUN_DIR/checkpoints/
 A checkpoint is written into a temporary folder and renamed into place, then `latest.json` is
 swapped; a crash at any moment leaves the last complete checkpoint in force.
 
-`save_encoder` writes an encoder-only step folder (model.safetensors with the encoder's weights,
+`save_encoder` writes an encoder-only step folder (model.safetensors with the encoder's weights
+and the whitening of its feature,
 manifest.json; no critics, no training state): what `embed`, `search`, `serve` and
 `infomax.load` read, at a fraction of the size. The package ships such folders under
 infomax/pretrained/NAME, named `pretrained:NAME` wherever a checkpoint is asked for.
@@ -174,23 +175,31 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
-def save_encoder(checkpoint: str | Path, out: str | Path, *, about: dict | None = None) -> Path:
-    """Write the encoder of `checkpoint` as an encoder-only step folder at `out` (atomically; an
-    existing folder is replaced). `about` (e.g. the training command and its eval figures) is
-    kept in the manifest. Returns `out`."""
+def save_encoder(checkpoint: str | Path, out: str | Path, *, about: dict | None = None,
+                 weights: dict[str, torch.Tensor] | None = None, config: dict | None = None) -> Path:
+    """Write the encoder of `checkpoint` (and the whitening of its feature) as an encoder-only step
+    folder at `out`, atomically: an existing folder is set aside, replaced, then removed, so a
+    crash leaves one of the two complete. `about` (e.g. the training command and its eval
+    figures; default: the one `checkpoint` keeps) goes into the manifest; `weights` and `config`
+    replace the checkpoint's. Returns `out`."""
     ckpt = load_checkpoint(checkpoint)
+    if about is None:
+        about = json.loads((ckpt.path / MANIFEST).read_text()).get("about", {})
+    weights, config = ckpt.weights if weights is None else weights, config or ckpt.config
     out = Path(out)
     tmp = out.parent / f".tmp-{out.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    weights = {k: v for k, v in ckpt.weights.items() if k.startswith("encoder.")}
-    save_file(weights, str(tmp / WEIGHTS), metadata={"config": json.dumps(ckpt.config)})
-    manifest = {"format": 1, "step": ckpt.step, "epoch": ckpt.epoch, "config": ckpt.config, "encoder_only": True,
-                "about": about or {}, "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS)}}
+    weights = {k: v for k, v in weights.items() if k.startswith(("encoder.", "whitening."))}
+    save_file(weights, str(tmp / WEIGHTS), metadata={"config": json.dumps(config)})
+    manifest = {"format": 1, "step": ckpt.step, "epoch": ckpt.epoch, "config": config, "encoder_only": True,
+                "about": about, "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS)}}
     atomic_write(tmp / MANIFEST, json.dumps(manifest, indent=2))
+    old = out.parent / f".old-{out.name}-{os.getpid()}"
     if out.exists():
-        shutil.rmtree(out)
+        os.replace(out, old)
     os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
     return out
 
 

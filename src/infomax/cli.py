@@ -18,6 +18,7 @@ from infomax.errors import InfomaxError
 COMMAND_MODULES = [
     "infomax.data.cli",
     "infomax.train.cli",
+    "infomax.train.whiten_cli",
     "infomax.embed.cli",
     "infomax.export_cli",
     "infomax.eval.cli",

@@ -95,6 +95,8 @@ class RunConfig:
     device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     bn_recalibrate: int = 0  # after training, BatchNorm statistics from this many plain train images (0: off)
+    whiten: int = 0  # after that, whiten μ (model/whitening.py) by its covariance over this many plain train images (0: off)
+    whiten_power: float = 0.25  # the power p of y = (μ − m)·C^(−p): 0.5 whitens fully
     checkpoint_every: int = 1000  # steps
     log_every: int = 20  # steps
     deterministic: bool = False  # torch.use_deterministic_algorithms
@@ -106,6 +108,9 @@ class RunConfig:
     def validate(self) -> None:
         one_of("run.precision", self.precision, PRECISIONS)
         at_least("run.bn_recalibrate", self.bn_recalibrate, 0, why="images; 0 turns it off")
+        at_least("run.whiten", self.whiten, 0, why="images; 0 turns it off")
+        require(0 < self.whiten_power <= 1, f"run.whiten_power = {self.whiten_power} must be in (0, 1] "
+                "(0.25 evens μ's directions out, 0.5 whitens them; run.whiten = 0 turns whitening off)")
         at_least("run.checkpoint_every", self.checkpoint_every, 1)
         at_least("run.log_every", self.log_every, 1)
 
@@ -123,10 +128,11 @@ PRESETS: dict[str, dict[str, dict]] = {
     },
     # Better features for the same compute (docs/better.md): two augmented views scored against
     # each other with InfoNCE over every pair of the batch, through dot-product critics, by an
-    # encoder half as wide, BatchNorm statistics re-estimated on plain images at the end.
+    # encoder half as wide, BatchNorm statistics re-estimated on plain images at the end, and the
+    # kept feature μ partially whitened by its covariance over plain images.
     "recommended": {
         "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
-              "channels": 128, "bn_recalibrate": 10240},
+              "channels": 128, "bn_recalibrate": 10240, "whiten": 10240},
         "tiny-imagenet": {"batch_size": 100, "epochs": 100},
     },
 }

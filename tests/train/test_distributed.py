@@ -98,6 +98,34 @@ def test_two_ranks_of_32_equal_one_process_of_64(tmp_path, preset, views, crops)
         torch.testing.assert_close(stats2[k], s, rtol=1e-4, atol=1e-6)
 
 
+def _whiten_rank(rank: int, store: str, out: str) -> None:
+    from infomax.train.whiten import fit_whitening
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    try:
+        model, x, _, _ = _setup("recommended", 1)
+        rows = slice(rank * N // WORLD, (rank + 1) * N // WORLD)
+        n, _ = fit_whitening(model.encoder, model.whitening, [x[rows][:20], x[rows][20:]])  # this rank's share
+        if rank == 0:
+            torch.save((n, model.whitening.state_dict()), out)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_fit_the_whitening_of_their_images_together(tmp_path):
+    from infomax.train.whiten import fit_whitening
+
+    mp.spawn(_whiten_rank, args=(str(tmp_path / "store"), str(tmp_path / "w.pt")), nprocs=WORLD, join=True)
+    n2, fitted2 = torch.load(tmp_path / "w.pt", weights_only=False)
+    model, x, _, _ = _setup("recommended", 1)
+    n1, _ = fit_whitening(model.encoder, model.whitening, [x])
+    assert n2 == n1 == N
+    for k, v in model.whitening.state_dict().items():
+        torch.testing.assert_close(fitted2[k], v, rtol=1e-4, atol=1e-5 * float(v.abs().max()))
+
+
 def test_without_sync_batchnorm_the_statistics_are_each_ranks_own(tmp_path):
     """The switch matters: unsynced, rank 0's BatchNorms normalize with its 32 images only."""
     loss2, _, _, stats2 = _two_ranks(tmp_path, "seed", 1, synced=False)

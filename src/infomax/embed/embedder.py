@@ -18,8 +18,9 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder
 from infomax.model.encoders import as_encoder, build_encoder
+from infomax.model.whitening import Whitening
 
-FEATURES = ("y", "fc", "conv")  # μ, pooled pre-head feature, flattened local map
+FEATURES = ("y", "mu", "fc", "conv")  # μ (whitened where fitted), μ itself, pooled pre-head feature, flattened local map
 
 
 def encoder_for(config: dict, encoder: torch.nn.Module | None, where: str) -> torch.nn.Module:
@@ -52,10 +53,16 @@ def fold_batchnorm(encoder: torch.nn.Module) -> torch.nn.Module:
     return encoder
 
 
+def _part(weights: dict, prefix: str) -> dict:
+    """The tensors of one submodule, named without its prefix."""
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+
+
 class Embedder:
     """Encoder in eval mode (BatchNorm running statistics) plus the pixel normalization it was trained with."""
 
-    def __init__(self, encoder: torch.nn.Module, config: dict, device: torch.device, precision: str = "fp32"):
+    def __init__(self, encoder: torch.nn.Module, config: dict, device: torch.device, precision: str = "fp32",
+                 whitening: Whitening | None = None):
         self.config = config
         self.model_config = ModelConfig.from_dict(config["model"])
         self.device = device
@@ -63,6 +70,8 @@ class Embedder:
         self.channels_last = device.type != "mps"
         encoder = fold_batchnorm(encoder).to(device)
         self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
+        # y: μ, or μ whitened when the run fitted a whitening after training (model/whitening.py)
+        self.whitening = whitening.to(device) if whitening is not None and whitening.fitted else None
         self.normalization = config["data"]["normalization"]
         pixel_scale(self.normalization)  # a damaged config fails here, not at the first batch
 
@@ -73,14 +82,16 @@ class Embedder:
         with a module of the user's own needs that module (untrained) as `encoder`."""
         ckpt = load_checkpoint(path)
         model = encoder_for(ckpt.config, encoder, where=str(ckpt.path))
-        prefix = "encoder."
-        weights = {k[len(prefix):]: v for k, v in ckpt.weights.items() if k.startswith(prefix)}
+        fitted = _part(ckpt.weights, "whitening.")  # none in checkpoints written before whitening
+        whitening = Whitening(len(fitted["mean"])) if "mean" in fitted else None
         try:
-            model.load_state_dict(weights)
+            model.load_state_dict(_part(ckpt.weights, "encoder."))
+            if whitening is not None:
+                whitening.load_state_dict(fitted)
         except RuntimeError as exc:
             raise InfomaxError(f"the weights in {ckpt.path} do not fit the model its config describes "
                                f"({str(exc).splitlines()[0]}); re-train or pass another checkpoint") from exc
-        return cls(model, ckpt.config, pick_device(device), precision)
+        return cls(model, ckpt.config, pick_device(device), precision, whitening)
 
     @classmethod
     def random_init(cls, path: str | Path, device: str = "auto", seed: int = 0,
@@ -89,6 +100,11 @@ class Embedder:
         ckpt = load_checkpoint(path)
         torch.manual_seed(seed)
         return cls(encoder_for(ckpt.config, encoder, where=str(ckpt.path)), ckpt.config, pick_device(device))
+
+    @property
+    def whitening_power(self) -> float | None:
+        """The power p of y = (μ − m)·C^(−p) (model/whitening.py); None when y is μ itself."""
+        return None if self.whitening is None else float(self.whitening.power)
 
     @property
     def image_size(self) -> int:
@@ -138,7 +154,8 @@ class Embedder:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):
                 enc = self.encoder(x)
-            parts = {"y": enc.mu, "fc": enc.pooled, "conv": enc.local.flatten(1) if "conv" in features else None}
+            mu = enc.mu if self.whitening is None else self.whitening(enc.mu)
+            parts = {"y": mu, "mu": enc.mu, "fc": enc.pooled, "conv": enc.local.flatten(1) if "conv" in features else None}
             for name in features:
                 value = parts[name].float().cpu().numpy()
                 if name not in out:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 INFO = "embed.json"
-EXTRA_FEATURES = ("fc", "conv")
+EXTRA_FEATURES = ("mu", "fc", "conv")
 PART_SIZE = 100_000  # rows per part: see docs/embed.md ("Parts")
 
 

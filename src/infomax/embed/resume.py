@@ -32,6 +32,7 @@ def job_info(embedder, source, *, spec: str, checkpoint, features, dtype: str) -
         "splits": source.splits,
         "features": list(features),
         "z_dim": embedder.z_dim,
+        "whitening": embedder.whitening_power,
         "normalization": embedder.normalization,
         "precision": embedder.precision,
         "class_names": source.class_names,

@@ -41,6 +41,7 @@ def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint
         "splits": ranges,
         "features": list(features),
         "z_dim": embedder.z_dim,
+        "whitening": embedder.whitening_power,
         "normalization": embedder.normalization,
         "precision": embedder.precision,
         "class_names": dataset.class_names,
@@ -63,7 +64,7 @@ def embed_parts(embedder: Embedder, source, out: Path, parts, *, features=("y",)
             continue
         images, metadata = source.read(k)
         arrays = embedder.embed_features(images, features, batch_size, progress) if len(images) else {
-            f: np.zeros((0, embedder.z_dim if f == "y" else 0), np.float32) for f in features}
+            f: np.zeros((0, embedder.z_dim if f in ("y", "mu") else 0), np.float32) for f in features}
         stored = {f: a.astype(dtype, copy=False) for f, a in arrays.items()}
         write_part(out, k, stored.pop("y"), metadata, stored)
         n += len(images)

@@ -15,8 +15,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--embeddings", required=True, metavar="EMB_DIR", help="folder written by `infomax embed`")
     p.add_argument("--out", metavar="DIR", help="where to write the report (default: the embeddings folder)")
-    p.add_argument("--features", nargs="+", choices=("y", "fc", "conv"),
-                   help="feature sets to probe (default: all that were embedded); kNN and retrieval use y")
+    p.add_argument("--features", nargs="+", choices=("y", "mu", "fc", "conv"),
+                   help="feature sets to probe (default: all that were embedded); kNN and retrieval use y and mu")
     p.add_argument("--baselines", nargs="*", choices=("pixels", "pca", "random"), metavar="NAME",
                    help="also score baselines on the same splits: pixels, pca, random (all when none named)")
     p.add_argument("--data", metavar="SPEC", help="data set for the baselines (default: the one in embed.json)")

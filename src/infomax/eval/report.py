@@ -56,7 +56,7 @@ def title(key: str, kind: str = "learned") -> str:
     """Table name of a feature set: 'y (μ)', 'fc', 'baseline: pixels', ..."""
     if kind == "baseline":
         return f"baseline: {key.replace('_', ' ')}"
-    return "y (μ)" if key == "y" else key
+    return {"y": "y (μ)", "mu": "mu (μ, not whitened)"}.get(key, key)
 
 
 def log(message: str) -> None:

@@ -37,9 +37,17 @@ def evaluate(embeddings: str | Path, out: str | Path | None = None, *, features:
     out = Path(out or embeddings)
     result = {"embeddings": str(embeddings), "data": emb.info.get("data"),
               "checkpoint": emb.info.get("checkpoint"), "notes": []}
-    stats = prior.prior_stats(emb.vectors)
-    prior.plot_prior(emb.vectors, stats, out / "prior.png")
-    result.update(prior=stats, prior_plot="prior.png")
+    codes = emb.vectors  # the prior check reads μ
+    if emb.info.get("whitening"):
+        result["notes"].append(f"y is μ whitened after training, y = (μ − m)·C^−{emb.info['whitening']:g} "
+                               "(model/whitening.py); mu is μ itself")
+        codes = emb.extra.get("mu")
+        if codes is None:
+            result["notes"].append("no prior check: it reads μ, and y is whitened; embed with --features y,mu")
+    if codes is not None:
+        stats = prior.prior_stats(codes)
+        prior.plot_prior(codes, stats, out / "prior.png")
+        result.update(prior=stats, prior_plot="prior.png")
     gallery, query = report.choose_splits(emb)
     reason = report.skip_reason(emb, gallery, query)
     if reason:
@@ -60,8 +68,8 @@ def evaluate(embeddings: str | Path, out: str | Path | None = None, *, features:
                 which, all_images, g_rows, emb.vectors.shape[1], dataset.normalization,
                 run_dir=checkpoint or emb.info.get("checkpoint"), seed=seed,
             )
-        names = features or ["y"] + [n for n in ("fc", "conv") if n in emb.extra]
-        sets = [(n, "learned", emb.features(n), n == "y") for n in names]
+        names = features or ["y"] + [n for n in ("mu", "fc", "conv") if n in emb.extra]
+        sets = [(n, "learned", emb.features(n), n in ("y", "mu")) for n in names]
         sets += [(n.replace(" ", "_"), "baseline", f, True) for n, f in extra.items()]
         for key, kind, features, neighbours in sets:
             report.log(f"eval: {report.title(key, kind)} ({features.shape[1]} dims) ...")
@@ -70,7 +78,8 @@ def evaluate(embeddings: str | Path, out: str | Path | None = None, *, features:
                 probe_epochs=probe_epochs, seed=seed,
             )}
         if any(not n for *_, n in sets):
-            result["notes"].append("kNN and retrieval are scored on y (μ), the search features; fc and conv are probed only")
+            result["notes"].append("kNN and retrieval are scored on y, the search features (and on mu); fc and conv "
+                                   "are probed only")
     if report.margins(result.get("results", {})):
         result["margins"] = report.margins(result["results"])  # learned − best baseline, per protocol
     json_path, md_path = report.write_report(result, out)

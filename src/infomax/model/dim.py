@@ -13,6 +13,7 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import EncoderOutput
 from infomax.model.encoders import as_encoder, build_encoder
+from infomax.model.whitening import Whitening
 from infomax.objective.config import ObjectiveConfig
 from infomax.objective.loss import DIMLoss
 
@@ -32,6 +33,7 @@ class DIM(nn.Module):
                                "does not return; use model.encoder = 'cnn' or objective.multiscale = false")
         self.objective = DIMLoss(objective, z_dim=enc.z_dim, local_channels=enc.local_channels,
                                  pooled_dim=enc.pooled_dim, middle_channels=enc.middle_channels, init=cfg.init)
+        self.whitening = Whitening(enc.z_dim)  # y = whitened μ once fitted after training (train/whiten.py)
 
     def forward(self, x: Tensor) -> EncoderOutput:
         """The encoder's outputs for a batch x: N×C×H×W float."""

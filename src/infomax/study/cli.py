@@ -33,11 +33,12 @@ BETTER = {
     "augment": ("seed on augmented images (one view)", {"preset": "seed", "augment": "default"}),
     "two-views": ("seed on two augmented views", {"preset": "seed", "augment": "default", "views": 2}),
     "recommended-256": ("InfoNCE, dot critics, all negatives, two augmented views; the seed's width (256)",
-                        {"preset": "recommended", "channels": 256, "bn_recalibrate": 0}),
+                        {"preset": "recommended", "channels": 256, "bn_recalibrate": 0, "whiten": 0}),
     "recommended-no-recal": ("the same four changes, encoder half as wide (128)",
-                             {"preset": "recommended", "bn_recalibrate": 0}),
-    "recommended": ("preset recommended: the same, BatchNorm statistics re-estimated at the end",
-                    {"preset": "recommended"}),
+                             {"preset": "recommended", "bn_recalibrate": 0, "whiten": 0}),
+    "recommended-no-whiten": ("the same, BatchNorm statistics re-estimated at the end",
+                              {"preset": "recommended", "whiten": 0}),
+    "recommended": ("preset recommended: the same, μ partially whitened at the end", {"preset": "recommended"}),
 }
 STUDIES = {
     "global-local": ("Global vs local MI, with and without the prior", GLOBAL_LOCAL),

@@ -179,6 +179,13 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def sum_over_ranks(t: Tensor) -> Tensor:
+    """t summed over every rank, in place (t as it is under one process)."""
+    if current().distributed:
+        dist.all_reduce(t)
+    return t
+
+
 def all_objects(obj) -> list:
     """obj of every rank, in rank order ([obj] for one process)."""
     ranks = current()

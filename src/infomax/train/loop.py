@@ -37,6 +37,7 @@ from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
 from infomax.train.state import restore_state, save_state
 from infomax.train.sync_batchnorm import sync_batchnorm, unsync_batchnorm
+from infomax.train.whiten import fit_whitening
 
 MONITORS = ("global_acc", "local_acc")  # critic accuracy, logged only (loss terms: the objective's weights)
 
@@ -139,6 +140,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
 
     steps_per_epoch = feed.steps_per_epoch
     total = optim.max_steps if optim.max_steps is not None else optim.epochs * steps_per_epoch
+    if step < total:
+        model.whitening.reset()  # one fitted to earlier weights (a finished run trained on) is refitted at the end
     log = RunLog(run_dir, resume_step=step if resume else None) if ranks.main else None
     terms_used = tuple(cfg.objective.weights)
     monitors = MONITORS + (("local_local_acc",) if cfg.objective.delta > 0 else ()) + {
@@ -205,6 +208,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
         if run.bn_recalibrate and ran:  # after the clock: not part of the time budget
             # each rank its share of the images; synced BatchNorms combine them
             recalibrate_batchnorm(model.encoder, feed.plain_batches(run.bn_recalibrate), precision=run.precision)
+        if run.whiten and ran:  # under the final BatchNorm statistics, in float32 as embed computes μ
+            fit_whitening(model.encoder, model.whitening, feed.plain_batches(run.whiten), power=run.whiten_power)
         save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed, average)
         distributed.barrier()  # the last checkpoint is on disk before any rank returns (and reads it)
     finally:

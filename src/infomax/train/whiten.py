@@ -1,0 +1,100 @@
+"""Fitting the whitening of the kept feature (model/whitening.py): the mean and covariance of μ
+over plain (un-augmented) train images under the final weights, in float64, summed over every
+rank's share of the images. Training fits it at its end (run.whiten images); `whiten_checkpoint`
+(`infomax whiten`) fits it for a checkpoint written without it, or again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from infomax.device import autocast
+from infomax.errors import InfomaxError
+from infomax.model.whitening import FLOOR, POWER, Whitening
+from infomax.train import distributed
+
+
+@torch.no_grad()
+def fit_whitening(encoder: nn.Module, whitening: Whitening, batches: Iterable[Tensor], *, precision: str = "fp32",
+                  power: float = POWER) -> tuple[int, Tensor]:
+    """Fit `whitening` on the codes μ of `batches` (normalized N×C×H×W images, the encoder in eval
+    mode: BatchNorm's running statistics, as embed sees it); returns the codes counted and the
+    eigenvalues of their covariance, largest first (none when fewer than two codes)."""
+    z, device = whitening.mean.numel(), whitening.mean.device
+    was_training = encoder.training
+    sums = torch.zeros(z, dtype=torch.float64, device=device)
+    outer = torch.zeros(z, z, dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.float64, device=device)
+    encoder.eval()
+    try:
+        for x in batches:
+            with autocast(x.device, precision):
+                mu = encoder(x).mu.double()  # N×z
+            sums += mu.sum(0)
+            outer += mu.T @ mu
+            count += len(mu)
+    finally:
+        encoder.train(was_training)
+    for t in (sums, outer, count):
+        distributed.sum_over_ranks(t)
+    n = int(count.item())
+    return n, whitening.fit(sums, outer, n, power) if n > 1 else torch.zeros(0, dtype=torch.float64)
+
+
+def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, data: str | None = None,
+                      images: int = 10240, power: float = POWER, device: str = "auto", batch_size: int = 256) -> dict:
+    """Fit the whitening of a checkpoint's μ on `images` plain train images of `data` (default:
+    the data it was trained on), a seeded sample, and write the checkpoint again with it: a run
+    folder gets a new copy of its latest checkpoint (same step; the run resumes as before); an
+    encoder-only folder is rewritten; with `out`, an encoder-only folder is written there instead
+    (needed for pretrained:NAME). Returns {"path": the folder written, "images", "directions" (of
+    μ's z_dim, those kept), "largest" and "mean" (the covariance's largest and mean eigenvalue)}."""
+    from infomax.checkpoint import STATE, find_checkpoint, load_checkpoint, save_checkpoint, save_encoder
+    from infomax.data import load
+    from infomax.data.pixels import normalize_pixels
+    from infomax.embed.embedder import Embedder
+    from infomax.embed.run import read_at_model_size
+
+    if images < 2:
+        raise InfomaxError(f"--images must be at least 2 (it is {images}): the covariance needs two codes")
+    if not 0 < power <= 1:
+        raise InfomaxError(f"--power must be in (0, 1], got {power} (0.25 evens μ's directions out, 0.5 whitens them)")
+    ckpt = load_checkpoint(checkpoint)
+    run_dir = ckpt.path.parent.parent
+    encoder_only = not (ckpt.path / STATE).is_file()
+    latest = not encoder_only and ckpt.path.parent.name == "checkpoints" and find_checkpoint(run_dir) == ckpt.path
+    if out is None and (str(checkpoint).startswith("pretrained:") or not (encoder_only or latest)):
+        what = "is part of the package" if str(checkpoint).startswith("pretrained:") else "is not a run's latest checkpoint"
+        raise InfomaxError(f"{checkpoint} {what}: give --out DIR for a whitened encoder-only copy")
+    embedder = Embedder.from_checkpoint(checkpoint, device=device)
+    spec = read_at_model_size(data, embedder) if data else ckpt.config["data"].get("spec")
+    if not spec:
+        raise InfomaxError(f"{checkpoint} was trained on images in memory: give the data set (--data SPEC)")
+    dataset = load(spec, progress=False)
+    if not hasattr(dataset, "splits"):
+        raise InfomaxError(f"{spec} is a stream of shards; whiten on a decoded data set (--data SPEC of its images)")
+    train = dataset.splits[dataset.train_split].images
+    embedder.check_images(train[:0], where=f"the train images of {spec}")
+    index = np.sort(torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:images].numpy())
+    batches = (normalize_pixels(torch.from_numpy(np.array(train[index[s : s + batch_size]])).to(embedder.device),
+                                embedder.normalization) for s in range(0, len(index), batch_size))
+    whitening = Whitening(embedder.z_dim).to(embedder.device)
+    _, lam = fit_whitening(embedder.encoder, whitening, batches, power=power)
+    weights = {**ckpt.weights, **{f"whitening.{k}": v.cpu() for k, v in whitening.state_dict().items()}}
+    config = {**ckpt.config, "run": {**ckpt.config.get("run", {}), "whiten": int(len(index)), "whiten_power": power}}
+    if out is None and latest:
+        save_checkpoint(run_dir, config=config, model=None, state=ckpt.training_state(), step=ckpt.step,
+                        epoch=ckpt.epoch, weights=weights)
+        path = run_dir
+    else:
+        path = save_encoder(checkpoint, out or ckpt.path, weights=weights, config=config)
+    kept = int((lam > FLOOR * lam[0].clamp(min=0)).sum())
+    return {"path": path, "images": len(index), "directions": kept, "largest": float(lam[0]),
+            "mean": float(lam.clamp(min=0).mean())}
+
+
+__all__ = ["fit_whitening", "whiten_checkpoint"]
