@@ -95,7 +95,7 @@ class RunConfig:
     device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     bn_recalibrate: int = 0  # after training, BatchNorm statistics from this many plain train images (0: off)
-    whiten: int = 0  # after that, whiten μ (model/whitening.py) by its covariance over this many plain train images (0: off)
+    whiten: int = 0  # after that, whiten μ by its covariance over this many plain train images (0: off)
     whiten_power: float = 0.25  # the power p of y = (μ − m)·C^(−p): 0.5 whitens fully
     checkpoint_every: int = 1000  # steps
     log_every: int = 20  # steps

@@ -17,7 +17,7 @@ from pathlib import Path
 DEFAULT_DATA = "digits,size=16"  # 8×8 digits read at 16×16: 2.6× cheaper steps than 32×32, same baselines
 DEFAULT_STEPS = 1000  # 94–96 s on a 2-core CPU at 16×16, batch 128; beat 4,033 steps (docs/better.md#the-demo)
 DEFAULT_MINUTES = 3.0  # the cap on a slower or busier machine
-FEATURE = "y"  # the one feature every protocol scores: μ, what `infomax index` and `serve` search
+FEATURE = "y"  # the one feature every protocol scores: μ (whitened), what `infomax index` and `serve` search
 BASELINES = ["pixels", "pca"]
 # What the demo passes to infomax.fit on top of the preset, per data kind ("*": every kind).
 # Digits: the crops `default` uses on 16-px images (smallest area 0.5625, at least 12 px a
@@ -114,7 +114,7 @@ def verdict(eval_report: dict) -> str:
         return "No baseline was scored."
     wins = [k for k, v in margin.items() if v > 0]
     cells = ", ".join(f"{HEADERS[k]} {100 * v:+.2f}" for k, v in margin.items())
-    return (f"The learned features (μ) beat the best of raw pixels and PCA on {len(wins)} of {len(margin)} "
+    return (f"The learned features (y) beat the best of raw pixels and PCA on {len(wins)} of {len(margin)} "
             f"protocols; learned − best baseline, in points: {cells}.")
 
 

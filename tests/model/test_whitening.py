@@ -36,7 +36,8 @@ def test_power_one_quarter_leaves_the_square_root_of_the_covariance():
 
 def test_directions_below_the_floor_are_dropped_not_amplified():
     cov = torch.diag(torch.tensor([1.0, FLOOR / 10, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(whitening_matrix(cov, 0.25), torch.diag(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)))
+    expected = torch.diag(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(whitening_matrix(cov, 0.25), expected)
 
 
 def test_moments_are_the_mean_and_biased_covariance():
@@ -51,7 +52,7 @@ def test_the_module_is_mu_until_fitted_then_whitens_it():
     mu = torch.from_numpy(np.random.default_rng(3).normal(size=(40, 4)) @ np.diag([3.0, 1.0, 0.5, 2.0]) + 1.0)
     w = Whitening(4)
     assert not w.fitted
-    assert w(mu.float()) is not None and torch.equal(w(mu.float()), mu.float())
+    assert torch.equal(w(mu.float()), mu.float())
     w.fit(mu.sum(0), mu.T @ mu, len(mu))
     assert w.fitted and float(w.power) == 0.25
     m, c = mu.numpy().mean(0), np.cov(mu.numpy().T, bias=True)
@@ -72,11 +73,14 @@ def test_state_dicts_without_it_load_as_unfitted_and_a_fitted_one_round_trips():
     again.load_state_dict(fitted.state_dict())
     assert again.fitted and float(again.power) == 0.5
     torch.testing.assert_close(again.matrix, fitted.matrix)
+    again.reset()
+    assert not again.fitted and torch.equal(again.matrix, torch.eye(3)) and not again.mean.any()
 
 
 @pytest.mark.parametrize("power", [0.25, 0.5])
 def test_the_whitened_codes_have_the_covariance_the_power_gives(power):
-    mu = torch.from_numpy(np.random.default_rng(4).normal(size=(500, 3)) @ np.array([[2.0, 0, 0], [1, 1, 0], [0, 0.5, 0.2]]))
+    mix = np.array([[2.0, 0, 0], [1, 1, 0], [0, 0.5, 0.2]])
+    mu = torch.from_numpy(np.random.default_rng(4).normal(size=(500, 3)) @ mix)
     w = Whitening(3)
     w.fit(mu.sum(0), mu.T @ mu, len(mu), power=power)
     y = whiten(mu, w.mean.double(), w.matrix.double()).numpy()

@@ -68,6 +68,17 @@ def _plain_run(path, data):
     return path
 
 
+def test_training_on_from_a_whitened_run_drops_the_stale_whitening(tmp_path):
+    data = small_digits()
+    over = {"preset": "recommended", "batch_size": 32, "device": "cpu", "z_dim": 16, "channels": 16}
+    train(resolve("digits", {}, {**over, "max_steps": 3, "whiten": 100}), tmp_path, data, progress=False)
+    assert float(load_checkpoint(tmp_path).weights["whitening.power"]) == 0.25
+    train(resolve("digits", {}, {**over, "max_steps": 5, "whiten": 0}), tmp_path, data, resume=True, progress=False)
+    after = load_checkpoint(tmp_path)
+    assert after.step == 5 and float(after.weights["whitening.power"]) == 0  # fitted to weights it no longer has
+    assert Embedder.from_checkpoint(tmp_path, device="cpu").whitening_power is None
+
+
 def test_whitening_a_finished_run_keeps_its_step_and_training_state(tmp_path):
     from infomax.cli import main
     from infomax.data import load

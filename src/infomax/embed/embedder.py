@@ -20,7 +20,8 @@ from infomax.model.encoder import Encoder
 from infomax.model.encoders import as_encoder, build_encoder
 from infomax.model.whitening import Whitening
 
-FEATURES = ("y", "mu", "fc", "conv")  # μ (whitened where fitted), μ itself, pooled pre-head feature, flattened local map
+# μ (whitened where the run fitted a whitening), μ itself, pooled pre-head feature, flattened local map
+FEATURES = ("y", "mu", "fc", "conv")
 
 
 def encoder_for(config: dict, encoder: torch.nn.Module | None, where: str) -> torch.nn.Module:
@@ -155,7 +156,8 @@ class Embedder:
             with autocast(self.device, self.precision):
                 enc = self.encoder(x)
             mu = enc.mu if self.whitening is None else self.whitening(enc.mu)
-            parts = {"y": mu, "mu": enc.mu, "fc": enc.pooled, "conv": enc.local.flatten(1) if "conv" in features else None}
+            parts = {"y": mu, "mu": enc.mu, "fc": enc.pooled,
+                     "conv": enc.local.flatten(1) if "conv" in features else None}
             for name in features:
                 value = parts[name].float().cpu().numpy()
                 if name not in out:

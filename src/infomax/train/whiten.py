@@ -67,8 +67,9 @@ def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, 
     run_dir = ckpt.path.parent.parent
     encoder_only = not (ckpt.path / STATE).is_file()
     latest = not encoder_only and ckpt.path.parent.name == "checkpoints" and find_checkpoint(run_dir) == ckpt.path
-    if out is None and (str(checkpoint).startswith("pretrained:") or not (encoder_only or latest)):
-        what = "is part of the package" if str(checkpoint).startswith("pretrained:") else "is not a run's latest checkpoint"
+    shipped = str(checkpoint).startswith("pretrained:")
+    if out is None and (shipped or not (encoder_only or latest)):
+        what = "is part of the package" if shipped else "is not a run's latest checkpoint"
         raise InfomaxError(f"{checkpoint} {what}: give --out DIR for a whitened encoder-only copy")
     embedder = Embedder.from_checkpoint(checkpoint, device=device)
     spec = read_at_model_size(data, embedder) if data else ckpt.config["data"].get("spec")

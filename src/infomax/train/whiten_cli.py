@@ -10,8 +10,8 @@ from infomax.model.whitening import POWER
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("whiten", help="fit the whitening of a checkpoint's feature μ on plain train images",
-                              description="Fits y = (μ − m)·C^−p (m, C: the mean and covariance of μ over plain train "
-                                          "images) and writes the checkpoint again with it, so embed, search, serve "
+                              description="Fits y = (μ − m)·C^−p (m, C: the mean and covariance of μ over plain "
+                                          "train images) and writes the checkpoint again with it, so embed, search, serve "
                                           "and export give y. A run folder gets a new copy of its latest checkpoint "
                                           "(same step); an encoder-only folder is rewritten; --out writes an "
                                           "encoder-only copy instead.")
