@@ -169,7 +169,7 @@ class Embedder:
         return out
 
     def embed(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """uint8 N×C×H×W -> float32 N×z_dim (μ)."""
+        """uint8 N×C×H×W -> float32 N×z_dim: y (μ, whitened where the run fitted a whitening)."""
         return self.embed_features(images, ("y",), batch_size)["y"]
 
     def load_image(self, source) -> np.ndarray:

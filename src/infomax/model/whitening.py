@@ -6,11 +6,12 @@ so cosine similarities are decided by them. Scaling each principal direction by 
 
     W = V diag(λ_k^(−p)) Vᵀ  for λ_k > FLOOR · max λ,  0 for the others,
 
-evens them out: p = 1/2 is PCA whitening (y has the identity covariance), p = 0 leaves μ as it is.
-W is symmetric, so y keeps μ's basis and dimension. The power 1/4 (Jégou & Chum 2012, "Negative
-evidences and co-occurrences in image retrieval: the benefit of PCA and whitening", whiten with
-a power below 1/2) raised weighted kNN on CIFAR-10 by 2.8–3.6 points, and kNN 1 and P@10 with it,
-on Tiny ImageNet by 0.8–1.3, with mAP@100 within −0.7 … +0.1 (docs/better.md#whitened-features).
+evens them out: p = 1/2 is PCA whitening (y has the identity covariance; for retrieval vectors,
+Jégou & Chum 2012, "Negative evidences and co-occurrences in image retrieval: the benefit of PCA
+and whitening"), p = 0 leaves μ as it is. W is symmetric, so y keeps μ's basis and dimension.
+The power 1/4 raised weighted kNN on CIFAR-10 by 2.7–3.5 points, and kNN 1 and P@10 with it, on
+Tiny ImageNet by 0.8–1.3, with mAP@100 within −0.8 … +0.1; 1/2 lost on most protocols
+(docs/better.md#whitened-features).
 Directions below FLOOR (those μ = Linear(pooled) cannot reach when z_dim exceeds the pooled
 width) are dropped, not amplified. No labels are used.
 

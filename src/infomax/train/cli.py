@@ -50,7 +50,8 @@ FLAGS = {
     "bn_recalibrate": (int, "after training, re-estimate BatchNorm's statistics on this many plain train images "
                             "(seed 0: off; recommended 10240)"),
     "whiten": (int, "after training, whiten the kept feature μ by its covariance over this many plain train "
-                    "images, each principal direction scaled by variance^-1/4 (seed 0: off; recommended 10240)"),
+                    "images, each principal direction scaled by variance^-p (--whiten-power; seed 0: off; "
+                    "recommended 10240)"),
     "whiten_power": (float, "the power p of the whitening, y = (μ − m)·C^-p (default 0.25; 0.5 whitens fully)"),
     "ema": (float, "keep the moving average of the weights with this decay (e.g. 0.99) instead of the last "
                    "weights: what embed, eval and serve use (default 0: off)"),
