@@ -12,18 +12,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from infomax.device import autocast
 from infomax.errors import InfomaxError
 from infomax.model.whitening import FLOOR, POWER, Whitening
 from infomax.train import distributed
 
 
 @torch.no_grad()
-def fit_whitening(encoder: nn.Module, whitening: Whitening, batches: Iterable[Tensor], *, precision: str = "fp32",
+def fit_whitening(encoder: nn.Module, whitening: Whitening, batches: Iterable[Tensor], *,
                   power: float = POWER) -> tuple[int, Tensor]:
     """Fit `whitening` on the codes μ of `batches` (normalized N×C×H×W images, the encoder in eval
-    mode: BatchNorm's running statistics, as embed sees it); returns the codes counted and the
-    eigenvalues of their covariance, largest first (none when fewer than two codes)."""
+    mode and float32: BatchNorm's running statistics, as embed computes μ); returns the codes
+    counted and the eigenvalues of their covariance, largest first (none when fewer than two)."""
     z, device = whitening.mean.numel(), whitening.mean.device
     was_training = encoder.training
     sums = torch.zeros(z, dtype=torch.float64, device=device)
@@ -32,8 +31,7 @@ def fit_whitening(encoder: nn.Module, whitening: Whitening, batches: Iterable[Te
     encoder.eval()
     try:
         for x in batches:
-            with autocast(x.device, precision):
-                mu = encoder(x).mu.double()  # N×z
+            mu = encoder(x).mu.double()  # N×z
             sums += mu.sum(0)
             outer += mu.T @ mu
             count += len(mu)
