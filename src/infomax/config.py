@@ -23,6 +23,7 @@ from infomax.choices import at_least, one_of, require
 from infomax.device import usable_cores
 from infomax.errors import InfomaxError
 from infomax.model.config import LEGACY_OBJECTIVE_KEYS, ModelConfig
+from infomax.model.whitening import check_power
 from infomax.objective.config import ObjectiveConfig
 from infomax.train.augment import parse_augment
 from infomax.train.schedule import SCHEDULES
@@ -109,8 +110,7 @@ class RunConfig:
         one_of("run.precision", self.precision, PRECISIONS)
         at_least("run.bn_recalibrate", self.bn_recalibrate, 0, why="images; 0 turns it off")
         at_least("run.whiten", self.whiten, 0, why="images; 0 turns it off")
-        require(0 < self.whiten_power <= 1, f"run.whiten_power = {self.whiten_power} must be in (0, 1] "
-                "(0.25 evens μ's directions out, 0.5 whitens them; run.whiten = 0 turns whitening off)")
+        check_power(self.whiten_power, "run.whiten_power")
         at_least("run.checkpoint_every", self.checkpoint_every, 1)
         at_least("run.log_every", self.log_every, 1)
 

@@ -52,13 +52,13 @@ def test_the_module_is_mu_until_fitted_then_whitens_it():
     mu = torch.from_numpy(np.random.default_rng(3).normal(size=(40, 4)) @ np.diag([3.0, 1.0, 0.5, 2.0]) + 1.0)
     w = Whitening(4)
     assert not w.fitted
-    assert torch.equal(w(mu.float()), mu.float())
+    assert torch.equal(whiten(mu.float(), w.mean, w.matrix), mu.float())  # unfitted: m = 0, W = I
     w.fit(mu.sum(0), mu.T @ mu, len(mu))
     assert w.fitted and float(w.power) == 0.25
     m, c = mu.numpy().mean(0), np.cov(mu.numpy().T, bias=True)
     lam, v = np.linalg.eigh(c)
     expected = (mu.numpy() - m) @ (v * lam ** -0.25) @ v.T
-    np.testing.assert_allclose(w(mu.float()).numpy(), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(whiten(mu.float(), w.mean, w.matrix).numpy(), expected, rtol=1e-4, atol=1e-5)
     assert whiten(mu.to(torch.bfloat16), w.mean, w.matrix).dtype == torch.bfloat16
 
 

@@ -119,5 +119,7 @@ def test_whiten_writes_encoder_only_copies_and_refuses_to_overwrite_what_it_shou
         whiten_checkpoint("pretrained:cifar10", data="digits,size=16")
     with pytest.raises(InfomaxError, match="at least 2"):
         whiten_checkpoint(run, images=1)
-    with pytest.raises(InfomaxError, match=r"--power must be in \(0, 1\]"):
+    with pytest.raises(InfomaxError, match=r"--power = 0.0 must be in \(0, 1\]"):
         whiten_checkpoint(run, power=0.0)
+    with pytest.raises(InfomaxError, match=r"run.whiten_power = 1.5 must be in \(0, 1\]"):
+        resolve("digits", {}, {"preset": "recommended", "whiten_power": 1.5})

@@ -18,7 +18,7 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder
 from infomax.model.encoders import as_encoder, build_encoder
-from infomax.model.whitening import Whitening
+from infomax.model.whitening import Whitening, whiten
 
 # μ (whitened where the run fitted a whitening), μ itself, pooled pre-head feature, flattened local map
 FEATURES = ("y", "mu", "fc", "conv")
@@ -155,8 +155,8 @@ class Embedder:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):
                 enc = self.encoder(x)
-            mu = enc.mu if self.whitening is None else self.whitening(enc.mu)
-            parts = {"y": mu, "mu": enc.mu, "fc": enc.pooled,
+            w = self.whitening
+            parts = {"y": enc.mu if w is None else whiten(enc.mu, w.mean, w.matrix), "mu": enc.mu, "fc": enc.pooled,
                      "conv": enc.local.flatten(1) if "conv" in features else None}
             for name in features:
                 value = parts[name].float().cpu().numpy()

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from infomax.choices import require
+
 POWER = 0.25  # the exponent p
 FLOOR = 1e-6  # eigenvalues below FLOOR · max λ count as 0
 
@@ -35,11 +37,21 @@ def moments(sums: Tensor, outer: Tensor, count: int) -> tuple[Tensor, Tensor]:
     return mean, outer.double() / count - torch.outer(mean, mean)
 
 
+def check_power(power: float, name: str) -> None:
+    """The power p must lie in (0, 1]; `name` is how the caller spells it (a key or a flag)."""
+    require(0 < power <= 1, f"{name} = {power} must be in (0, 1] (0.25 evens μ's directions out, 0.5 whitens them)")
+
+
+def kept(lam: Tensor, floor: float = FLOOR) -> Tensor:
+    """bool mask of the eigenvalues λ the whitening keeps: λ > floor · max λ."""
+    return lam > floor * lam.max().clamp(min=0)
+
+
 def whitening_matrix(cov: Tensor, power: float = POWER, floor: float = FLOOR) -> Tensor:
     """W = V diag(λ^(−power)) Vᵀ over the eigenvalues λ > floor · max λ of the symmetric `cov`
     (z×z); float64."""
     lam, vec = torch.linalg.eigh(cov.double())
-    keep = lam > floor * lam.max().clamp(min=0)
+    keep = kept(lam, floor)
     vec = vec[:, keep]
     return (vec * lam[keep].pow(-power)) @ vec.T
 
@@ -51,7 +63,8 @@ def whiten(mu: Tensor, mean: Tensor, matrix: Tensor) -> Tensor:
 
 
 class Whitening(nn.Module):
-    """m (z), W (z×z) and `power` (0 until fitted) as buffers."""
+    """m (z), W (z×z) and `power` (0 until fitted) as buffers; unfitted, m = 0 and W = I. Apply it
+    with `whiten(μ, w.mean, w.matrix)` where `w.fitted` (the embedder checks once, not per batch)."""
 
     def __init__(self, z_dim: int):
         super().__init__()
@@ -79,10 +92,6 @@ class Whitening(nn.Module):
         self.mean.zero_()
         self.matrix.copy_(torch.eye(len(self.mean)))
         self.power.zero_()
-
-    def forward(self, mu: Tensor) -> Tensor:
-        """y for a fitted whitening, μ itself otherwise."""
-        return whiten(mu, self.mean, self.matrix) if self.fitted else mu
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints written before whitening existed: unfitted

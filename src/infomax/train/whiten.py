@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from infomax.errors import InfomaxError
-from infomax.model.whitening import FLOOR, POWER, Whitening
+from infomax.model.whitening import POWER, Whitening, check_power, kept
 from infomax.train import distributed
 
 
@@ -59,8 +59,7 @@ def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, 
 
     if images < 2:
         raise InfomaxError(f"--images must be at least 2 (it is {images}): the covariance needs two codes")
-    if not 0 < power <= 1:
-        raise InfomaxError(f"--power must be in (0, 1], got {power} (0.25 evens μ's directions out, 0.5 whitens them)")
+    check_power(power, "--power")
     ckpt = load_checkpoint(checkpoint)
     run_dir = ckpt.path.parent.parent
     encoder_only = not (ckpt.path / STATE).is_file()
@@ -91,8 +90,7 @@ def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, 
         path = run_dir
     else:
         path = save_encoder(checkpoint, out or ckpt.path, weights=weights, config=config)
-    kept = int((lam > FLOOR * lam[0].clamp(min=0)).sum())
-    return {"path": path, "images": len(index), "directions": kept, "largest": float(lam[0]),
+    return {"path": path, "images": len(index), "directions": int(kept(lam).sum()), "largest": float(lam[0]),
             "mean": float(lam.clamp(min=0).mean())}
 
 
