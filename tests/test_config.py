@@ -18,11 +18,11 @@ SEED = {
     "time_budget": None, "ema": 0.0,
     "augment": "none", "views": 1, "small_crops": 0, "small_crop_size": 0, "workers": default_workers(),
     "seed": 0, "device": "auto", "precision": "fp32", "bn_recalibrate": 0, "whiten": 0, "whiten_power": 0.25,
-    "checkpoint_every": 1000,
+    "mirror": False, "checkpoint_every": 1000,
     "log_every": 20, "deterministic": False, "sync_batchnorm": True,
 }
 RECOMMENDED = {**SEED, "estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
-               "channels": 128, "bn_recalibrate": 10240, "whiten": 10240}
+               "channels": 128, "bn_recalibrate": 10240, "whiten": 10240, "whiten_power": 0.3, "mirror": True}
 
 
 def test_presets_hold_their_settings():
@@ -100,6 +100,10 @@ def test_a_time_budget_ends_the_run_and_from_twenty_minutes_widens_recommended()
     ({"prior": "flow"}, "objective.prior = 'flow' is not one of: kl, adversarial, none"),
     ({"optim.beta": 2.0}, "unknown setting 'optim.beta': beta belongs to objective (objective.beta)"),
     ({"preset": "nope"}, "preset = 'nope' is not one of: seed, recommended"),
+    ({"mirror": True}, "run.mirror averages the feature over each image and its left-right mirror, but data.augment "
+                       "('none') never flips"),
+    ({"mirror": True, "augment": "crop=resized,flip=0"}, "('crop=resized,flip=0') never flips, so the encoder did "
+                                                         "not learn to treat the two alike; set mirror = false"),
 ])
 def test_each_invalid_setting_gets_its_message(values, message):
     with pytest.raises(InfomaxError) as caught:
@@ -115,6 +119,15 @@ def test_unknown_key_lists_every_valid_key():
         Config.build("seed", alhpa=1.0)
     for key in ("objective.alpha", "optim.lr", "model.z_dim", "run.seed", "data.views", "objective.negatives"):
         assert key in str(caught.value)
+
+
+def test_the_presets_mirror_follows_the_augmentation():
+    assert resolve("cifar10").run.mirror and not resolve("cifar10", {}, {"preset": "seed"}).run.mirror
+    assert not resolve("cifar10", {}, {"augment": "crop=resized,flip=0"}).run.mirror  # no flips: no mirror
+    assert not resolve("cifar10", {}, {"mirror": False}).run.mirror
+    assert resolve("cifar10", {}, {"preset": "seed", "augment": "flip=0.5", "mirror": True}).run.mirror
+    with pytest.raises(InfomaxError, match="never flips"):  # asked for, it is not dropped silently
+        resolve("cifar10", {}, {"augment": "crop=resized,flip=0", "mirror": True})
 
 
 def test_groups_are_validated_when_built_and_replaced():

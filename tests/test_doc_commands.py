@@ -217,10 +217,11 @@ def check(words: list[str], out: str, runner: Runner) -> None:
     elif words[:2] == ["infomax", "whiten"]:
         from infomax.checkpoint import load_checkpoint
 
-        found = re.search(r"whiten: (\d+) train images, power ([0-9.]+);", out)
+        found = re.search(r"whiten: (\d+) train images(, each averaged with its mirror)?, power ([0-9.]+);", out)
         assert found, out
-        fitted = load_checkpoint(runner.work / flags.get("--out", words[2])).weights
-        assert float(fitted["whitening.power"]) == float(found[2]) > 0, out
+        fitted = load_checkpoint(runner.work / flags.get("--out", words[2]))
+        assert float(fitted.weights["whitening.power"]) == pytest.approx(float(found[3])) and float(found[3]) > 0, out
+        assert fitted.config["train"]["run"]["mirror"] == bool(found[2]), out
     elif words[:2] == ["infomax", "export"] and "--to" in words:
         assert "exported 110 vectors (256-d)" in out, out  # every row of train + test
     elif words[:2] == ["infomax", "export"]:

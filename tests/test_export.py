@@ -34,12 +34,14 @@ SPEC = "digits,size=16"
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A model trained 3 steps on the real digits (16×16, one channel), exported once."""
+    """A model trained 3 steps on the real digits (16×16, one channel; flipped left-right half the
+    time, so that its feature may average each image with its mirror), exported once."""
     root = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("INFOMAX_HOME", str(root / "home"))
         data = load(SPEC, progress=False)
-        cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16})
+        cfg = resolve("digits", {}, {"preset": "seed", "batch_size": 32, "max_steps": 3, "device": "cpu", "z_dim": 16,
+                                       "augment": "flip=0.5"})
         train(cfg, root / "run", data, progress=False)
         info = export_onnx(root / "run", root / "out" / "enc.onnx")
         yield root, data.splits["test"].images, info
@@ -68,20 +70,22 @@ def test_onnx_matches_pytorch_on_real_images(exported):
     assert float(np.abs(exact).max()) > 1e-2  # the features are not all ~0, so the comparison means something
 
 
-def test_a_whitened_checkpoint_exports_its_whitening(exported, tmp_path):
+def test_a_whitened_mirrored_checkpoint_exports_both(exported, tmp_path):
     from infomax.model.whitening import whiten
     from infomax.train.whiten import whiten_checkpoint
 
     root, images, _ = exported
     images = images[:64]
-    enc = whiten_checkpoint(root / "run", out=tmp_path / "whitened", data=SPEC, images=100000)["path"]
+    enc = whiten_checkpoint(root / "run", out=tmp_path / "whitened", data=SPEC, images=100000, mirror=True)["path"]
     info = export_onnx(enc, tmp_path / "w.onnx")
     embedder = Embedder.from_checkpoint(enc, device="cpu")
     w = embedder.whitening
-    exact = (float64_mu(embedder, images) - w.mean.double().numpy()) @ w.matrix.double().numpy()  # y in float64
+    plain, mirrored = float64_mu(embedder, images), float64_mu(embedder, images[..., ::-1])
+    exact = ((plain + mirrored) / 2 - w.mean.double().numpy()) @ w.matrix.double().numpy()  # y in float64
     ort = run_onnx(info["path"], images)
     assert float(np.abs(ort - exact).max()) <= TOL * max(1.0, float(np.abs(exact).max()))
-    assert float(np.abs(exact - float64_mu(embedder, images)).max()) > 1e-2  # y is not μ
+    assert float(np.abs((plain - mirrored)).max()) > 1e-2  # the mirror's μ differs: the average means something
+    assert float(np.abs(exact - plain).max()) > 1e-2  # y is not μ
     np.testing.assert_allclose(embedder.embed(images), whiten(torch.from_numpy(embedder.embed_features(
         images, ("mu",))["mu"]), w.mean, w.matrix).numpy(), rtol=1e-5, atol=1e-5)
 

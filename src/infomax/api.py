@@ -65,10 +65,10 @@ class Model:
         return self.embedder.z_dim
 
     def embed(self, images, batch_size: int | None = None) -> np.ndarray:
-        """Features y (μ, whitened where the run fitted a whitening) of images: file paths, PIL
-        images, or uint8 arrays / tensors (one image C×H×W or H×W×C, or a batch N×C×H×W or N×H×W×C)
-        -> float32 N×D. Files and PIL images are resized and cropped the way the training data was
-        read."""
+        """Features y (μ, averaged with the image's mirror and whitened where the run says so) of
+        images: file paths, PIL images, or uint8 arrays / tensors (one image C×H×W or H×W×C, or a
+        batch N×C×H×W or N×H×W×C) -> float32 N×D. Files and PIL images are resized and cropped the
+        way the training data was read."""
         return self.embedder.embed(self._pixels(images), batch_size)
 
     def _pixels(self, images) -> np.ndarray:

@@ -90,6 +90,12 @@ class DataConfig:
                 "data.small_crops needs data.augment (its flip, jitter and grayscale): set augment = 'default'")
 
 
+def flips(augment: str) -> bool:
+    """Whether the augmentation `augment` (data.augment) flips images left-right."""
+    parsed = parse_augment(augment)  # None for "none"
+    return parsed is not None and parsed.flip > 0
+
+
 @dataclass
 class RunConfig:
     seed: int = 0
@@ -98,6 +104,7 @@ class RunConfig:
     bn_recalibrate: int = 0  # after training, BatchNorm statistics from this many plain train images (0: off)
     whiten: int = 0  # after that, whiten μ by its covariance over this many plain train images (0: off)
     whiten_power: float = 0.25  # the power p of y = (μ − m)·C^(−p): 0.5 whitens fully
+    mirror: bool = False  # the kept feature averages μ over the image and its left-right mirror (model/mirror.py)
     checkpoint_every: int = 1000  # steps
     log_every: int = 20  # steps
     deterministic: bool = False  # torch.use_deterministic_algorithms
@@ -129,10 +136,11 @@ PRESETS: dict[str, dict[str, dict]] = {
     # Better features for the same compute (docs/better.md): two augmented views scored against
     # each other with InfoNCE over every pair of the batch, through dot-product critics, by an
     # encoder half as wide, BatchNorm statistics re-estimated on plain images at the end, and the
-    # kept feature μ partially whitened by its covariance over plain images.
+    # kept feature μ averaged over each image and its mirror, then partially whitened by its
+    # covariance over plain images.
     "recommended": {
         "*": {"estimator": "infonce", "critic": "dot", "negatives": "all", "augment": "default", "views": 2,
-              "channels": 128, "bn_recalibrate": 10240, "whiten": 10240},
+              "channels": 128, "bn_recalibrate": 10240, "whiten": 10240, "whiten_power": 0.3, "mirror": True},
         "tiny-imagenet": {"batch_size": 100, "epochs": 100},
     },
 }
@@ -219,6 +227,10 @@ class Config:
         require(not self.objective.multiscale or self.model.encoder == "cnn",
                 f"objective.multiscale scores the map one block before C, which only model.encoder = 'cnn' "
                 f"returns (got {self.model.encoder!r}); set multiscale = false or encoder = 'cnn'")
+        require(not self.run.mirror or flips(self.data.augment),
+                f"run.mirror averages the feature over each image and its left-right mirror, but data.augment "
+                f"({self.data.augment!r}) never flips, so the encoder did not learn to treat the two alike; "
+                f"set mirror = false (--no-mirror) or augment with flip > 0")
         return self
 
     @classmethod
@@ -228,6 +240,8 @@ class Config:
         preset = preset or flat.pop("preset", None) or DEFAULT_PRESET
         flat.pop("preset", None)
         merged = {**preset_values(preset, data_kind), **flat}
+        if "mirror" not in flat and merged.get("mirror") and not flips(merged.get("augment", DataConfig.augment)):
+            merged["mirror"] = False  # a preset's mirror follows the augmentation: no flips, no mirror
         groups = {g: cls_(**{k: v for k, v in merged.items() if GROUP_OF[k] == g}) for g, cls_ in GROUPS.items()}
         return cls(preset=preset, **groups)
 

@@ -28,6 +28,7 @@ from infomax.atomic import atomic_write
 from infomax.data.dataset import pixel_scale
 from infomax.data.pixels import normalize_pixels
 from infomax.errors import InfomaxError
+from infomax.model.mirror import mirror_average
 from infomax.model.whitening import whiten
 
 INPUT, OUTPUT = "images", "mu"
@@ -50,12 +51,14 @@ def has_onnxruntime() -> bool:
 
 
 class ImagesToMu(torch.nn.Module):
-    """uint8 N×C×H×W -> float32 N×z: pixel normalization, then the encoder's μ (whitened when the
-    run fitted a whitening: model/whitening.py)."""
+    """uint8 N×C×H×W -> float32 N×z: pixel normalization, then the encoder's μ (averaged over the
+    image and its mirror when the run says so: model/mirror.py; whitened when the run fitted a
+    whitening: model/whitening.py)."""
 
-    def __init__(self, encoder: torch.nn.Module, normalization: str, whitening: torch.nn.Module | None = None):
+    def __init__(self, encoder: torch.nn.Module, normalization: str, whitening: torch.nn.Module | None = None,
+                 mirror: bool = False):
         super().__init__()
-        self.encoder, self.normalization = encoder, normalization
+        self.encoder, self.normalization, self.mirror = encoder, normalization, mirror
         self.whitened = whitening is not None  # a fitted one: m and W as constants of the graph
         if self.whitened:
             self.register_buffer("mean", whitening.mean.detach().to("cpu", torch.float32).clone())
@@ -63,7 +66,7 @@ class ImagesToMu(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = normalize_pixels(images, self.normalization)  # N×C×H×W float32, as Embedder.embed computes it
-        mu = self.encoder(x).mu  # N×z
+        mu = (mirror_average(self.encoder, x) if self.mirror else self.encoder(x)).mu  # N×z
         return whiten(mu, self.mean, self.matrix) if self.whitened else mu
 
 
@@ -115,7 +118,7 @@ def export_onnx(embedder_or_checkpoint, path: str | Path, *, opset: int = DEFAUL
     c, s = embedder.in_channels, embedder.image_size
     encoder = copy.deepcopy(embedder.encoder).to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
     scale, offset = pixel_scale(embedder.normalization)
-    module = ImagesToMu(encoder, embedder.normalization, embedder.whitening).eval()
+    module = ImagesToMu(encoder, embedder.normalization, embedder.whitening, embedder.mirror).eval()
     example = torch.zeros((2 if dynamic_batch else 1, c, s, s), dtype=torch.uint8)  # N×C×H×W; 2 keeps N symbolic
     proto = _to_onnx(module, example, opset, dynamic_batch)
     onnx.checker.check_model(proto)

@@ -44,13 +44,14 @@ def test_a_whitened_run_embeds_y_as_the_whitened_mu_of_its_train_images(tmp_path
                                  "z_dim": 16, "channels": 16, "bn_recalibrate": 0, "whiten": 10 * n_train})
     train(cfg, tmp_path, data, progress=False)
     ckpt = load_checkpoint(tmp_path)
-    assert float(ckpt.weights["whitening.power"]) == 0.25
+    assert float(ckpt.weights["whitening.power"]) == pytest.approx(0.3)  # recommended's power
     embedder = Embedder.from_checkpoint(tmp_path, device="cpu")
-    assert embedder.whitening_power == 0.25
+    assert embedder.whitening_power == pytest.approx(0.3) and embedder.mirror
     train_images = data.split(data.train_split).images
     out = embedder.embed_features(train_images, ("y", "mu"))
-    m, w = _reference(out["mu"].astype(np.float64))  # every train image, as the fit saw them
+    m, w = _reference(out["mu"].astype(np.float64), 0.3)  # every train image, as the fit saw them
     np.testing.assert_allclose(ckpt.weights["whitening.mean"].numpy(), m, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ckpt.weights["whitening.matrix"].numpy(), w, rtol=1e-3, atol=1e-3 * np.abs(w).max())
     np.testing.assert_allclose(out["y"], (out["mu"] - m) @ w, rtol=1e-3, atol=1e-3 * np.abs(out["y"]).max())
     unwhitened = resolve("digits", {}, {"preset": "recommended", "batch_size": 32, "max_steps": 3, "device": "cpu",
                                         "z_dim": 16, "channels": 16, "whiten": 0})
@@ -72,7 +73,7 @@ def test_training_on_from_a_whitened_run_drops_the_stale_whitening(tmp_path):
     data = small_digits()
     over = {"preset": "recommended", "batch_size": 32, "device": "cpu", "z_dim": 16, "channels": 16}
     train(resolve("digits", {}, {**over, "max_steps": 3, "whiten": 100}), tmp_path, data, progress=False)
-    assert float(load_checkpoint(tmp_path).weights["whitening.power"]) == 0.25
+    assert float(load_checkpoint(tmp_path).weights["whitening.power"]) == pytest.approx(0.3)
     train(resolve("digits", {}, {**over, "max_steps": 5, "whiten": 0}), tmp_path, data, resume=True, progress=False)
     after = load_checkpoint(tmp_path)
     assert after.step == 5 and float(after.weights["whitening.power"]) == 0  # fitted to weights it no longer has
@@ -87,14 +88,14 @@ def test_whitening_a_finished_run_keeps_its_step_and_training_state(tmp_path):
     before = load_checkpoint(run)
     assert main(["whiten", str(run), "--data", "digits,size=16", "--images", "100000"]) == 0
     after = load_checkpoint(run)
-    assert after.step == before.step and after.config["run"]["whiten"] == 1437  # every train image of the spec
+    assert after.step == before.step and after.config["train"]["run"]["whiten"] == 1437  # every train image of the spec
     for k in before.weights:  # only the whitening changed
         assert torch.equal(after.weights[k], before.weights[k]) != k.startswith("whitening.")
     state_before, state_after = before.training_state(), after.training_state()
     assert torch.equal(state_before["generator"], state_after["generator"])
     train_images = load("digits,size=16", progress=False).splits["train"].images
     out = Embedder.from_checkpoint(run, device="cpu").embed_features(train_images, ("y", "mu"))
-    m, w = _reference(out["mu"].astype(np.float64))
+    m, w = _reference(out["mu"].astype(np.float64), 0.3)
     np.testing.assert_allclose(after.weights["whitening.mean"].numpy(), m, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out["y"], (out["mu"] - m) @ w, rtol=1e-3, atol=1e-3 * np.abs(out["y"]).max())
 

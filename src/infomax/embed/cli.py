@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", help="data spec (default: the one the checkpoint was trained on)")
     p.add_argument("--out", required=True, help="embeddings folder to write")
     p.add_argument("--features", default="y", help="comma list of y (μ, whitened where the run fitted a "
-                   "whitening), mu (μ as the encoder gives it), fc (pooled pre-head), conv (flattened local map)")
+                   "whitening), mu (μ as the encoder gives it), fc (pooled pre-head), conv (flattened local map); "
+                   "each averaged over the image and its mirror where the run says so (run.mirror)")
     p.add_argument("--batch-size", type=int, help="images per forward pass (default: 64 on CPU, 512 on a GPU)")
     p.add_argument("--part-size", type=int, default=PART_SIZE, help=f"rows per part file (default {PART_SIZE:,})")
     p.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="how the vectors are stored")

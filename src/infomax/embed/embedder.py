@@ -18,9 +18,11 @@ from infomax.errors import InfomaxError
 from infomax.model.config import ModelConfig
 from infomax.model.encoder import Encoder
 from infomax.model.encoders import as_encoder, build_encoder
+from infomax.model.mirror import mirror_average
 from infomax.model.whitening import Whitening, whiten
 
-# μ (whitened where the run fitted a whitening), μ itself, pooled pre-head feature, flattened local map
+# μ (whitened where the run fitted a whitening), μ itself, pooled pre-head feature, flattened local map;
+# each averaged over the image and its mirror where the run says so (run.mirror)
 FEATURES = ("y", "mu", "fc", "conv")
 
 
@@ -71,6 +73,8 @@ class Embedder:
         self.channels_last = device.type != "mps"
         encoder = fold_batchnorm(encoder).to(device)
         self.encoder = encoder.to(memory_format=torch.channels_last) if self.channels_last else encoder
+        # every feature averaged over the image and its mirror when the run says so (model/mirror.py)
+        self.mirror = bool(config.get("train", {}).get("run", {}).get("mirror", False))
         # y: μ, or μ whitened when the run fitted a whitening after training (model/whitening.py)
         self.whitening = whitening.to(device) if whitening is not None and whitening.fitted else None
         self.normalization = config["data"]["normalization"]
@@ -154,7 +158,7 @@ class Embedder:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device, self.precision):
-                enc = self.encoder(x)
+                enc = mirror_average(self.encoder, x) if self.mirror else self.encoder(x)
             w = self.whitening
             parts = {"y": enc.mu if w is None else whiten(enc.mu, w.mean, w.matrix), "mu": enc.mu, "fc": enc.pooled,
                      "conv": enc.local.flatten(1) if "conv" in features else None}
@@ -169,7 +173,8 @@ class Embedder:
         return out
 
     def embed(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """uint8 N×C×H×W -> float32 N×z_dim: y (μ, whitened where the run fitted a whitening)."""
+        """uint8 N×C×H×W -> float32 N×z_dim: y (μ, averaged with the mirror's and whitened where the run
+        says so)."""
         return self.embed_features(images, ("y",), batch_size)["y"]
 
     def load_image(self, source) -> np.ndarray:

@@ -33,6 +33,7 @@ def job_info(embedder, source, *, spec: str, checkpoint, features, dtype: str) -
         "features": list(features),
         "z_dim": embedder.z_dim,
         "whitening": embedder.whitening_power,
+        "mirror": embedder.mirror,
         "normalization": embedder.normalization,
         "precision": embedder.precision,
         "class_names": source.class_names,

@@ -42,6 +42,7 @@ def embed_dataset(embedder: Embedder, dataset: Dataset, *, spec: str, checkpoint
         "features": list(features),
         "z_dim": embedder.z_dim,
         "whitening": embedder.whitening_power,
+        "mirror": embedder.mirror,
         "normalization": embedder.normalization,
         "precision": embedder.precision,
         "class_names": dataset.class_names,

@@ -38,6 +38,8 @@ def evaluate(embeddings: str | Path, out: str | Path | None = None, *, features:
     result = {"embeddings": str(embeddings), "data": emb.info.get("data"),
               "checkpoint": emb.info.get("checkpoint"), "notes": []}
     codes = emb.vectors  # the prior check reads μ
+    if emb.info.get("mirror"):
+        result["notes"].append("every feature is averaged over each image and its left-right mirror (model/mirror.py)")
     if emb.info.get("whitening"):
         result["notes"].append(f"y is μ whitened after training, y = (μ − m)·C^−{emb.info['whitening']:g} "
                                "(model/whitening.py); mu is μ itself")

@@ -11,7 +11,8 @@ Jégou & Chum 2012, "Negative evidences and co-occurrences in image retrieval: t
 and whitening"), p = 0 leaves μ as it is. W is symmetric, so y keeps μ's basis and dimension.
 The power 1/4 raised weighted kNN on CIFAR-10 by 2.7–3.5 points, and kNN 1 and P@10 with it, on
 Tiny ImageNet by 0.8–1.3, with mAP@100 within −0.8 … +0.1; 1/2 lost on most protocols
-(docs/better.md#whitened-features).
+(docs/better.md#whitened-features). On μ averaged with the image's mirror (model/mirror.py),
+`recommended` whitens at 0.3, chosen on held-out train images (docs/better.md#the-mirror).
 Directions below FLOOR (those μ = Linear(pooled) cannot reach when z_dim exceeds the pooled
 width) are dropped, not amplified. No labels are used.
 

@@ -52,7 +52,8 @@ FLAGS = {
     "whiten": (int, "after training, whiten the kept feature μ by its covariance over this many plain train "
                     "images, each principal direction scaled by variance^-p (--whiten-power; seed 0: off; "
                     "recommended 10240)"),
-    "whiten_power": (float, "the power p of the whitening, y = (μ − m)·C^-p (default 0.25; 0.5 whitens fully)"),
+    "whiten_power": (float, "the power p of the whitening, y = (μ − m)·C^-p (default 0.25, recommended 0.3; 0.5 "
+                            "whitens fully)"),
     "ema": (float, "keep the moving average of the weights with this decay (e.g. 0.99) instead of the last "
                    "weights: what embed, eval and serve use (default 0: off)"),
     "workers": (int, "processes decoding a webdataset: stream (default: 0, in the training process, "
@@ -76,6 +77,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="local MI also on the feature map one block before the last (8×8 for 32×32 input)")
     p.add_argument("--attention", action="store_true", default=None,
                    help="a self-attention block on the feature map one block before the last")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="the kept feature averages μ over each image and its left-right mirror (embed, search, "
+                        "serve, export and the whitening fit; twice the forward passes; recommended: on, seed: off; "
+                        "needs an augmentation that flips)")
     p.add_argument("--no-sync-batchnorm", dest="sync_batchnorm", action="store_false", default=None,
                    help="under torchrun: BatchNorm statistics of each process's own images (default: of the "
                         "global batch, as one process would compute them)")
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     flags["multiscale"] = args.multiscale
     flags["attention"] = args.attention
     flags["sync_batchnorm"] = args.sync_batchnorm
+    flags["mirror"] = args.mirror
     ranks = distributed.setup()  # under torchrun: join the process group
     file_values = read_config_file(args.config) if args.config else {}
     saved = Path(args.out) / "config.json"

@@ -209,7 +209,8 @@ def train(cfg: Config, run_dir: str | Path, dataset: Dataset | Stream, *, resume
             # each rank its share of the images; synced BatchNorms combine them
             recalibrate_batchnorm(model.encoder, feed.plain_batches(run.bn_recalibrate), precision=run.precision)
         if run.whiten and ran:  # under the final BatchNorm statistics
-            fit_whitening(model.encoder, model.whitening, feed.plain_batches(run.whiten), power=run.whiten_power)
+            fit_whitening(model.encoder, model.whitening, feed.plain_batches(run.whiten),
+                          power=run.whiten_power, mirror=run.mirror)
         save_state(run_dir, config, model, opt, gen, aug_gen, step, steps_per_epoch, trained_before + elapsed, average)
         distributed.barrier()  # the last checkpoint is on disk before any rank returns (and reads it)
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from infomax.model.whitening import POWER
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +19,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", help="write a whitened encoder-only folder here instead")
     p.add_argument("--data", help="data spec to take the train images from (default: the one it was trained on)")
     p.add_argument("--images", type=int, default=10240, help="plain train images to fit on (default 10240)")
-    p.add_argument("--power", type=float, default=POWER, help=f"the power p (default {POWER}; 0.5 is PCA whitening)")
+    p.add_argument("--power", type=float, help="the power p (default: the run's run.whiten_power, 0.25 where it set "
+                                               "none; 0.5 is PCA whitening)")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit (and embed) μ averaged over each image and its left-right mirror (default: the run's "
+                        "run.mirror)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
     return p
@@ -30,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from infomax.train.whiten import whiten_checkpoint
 
     done = whiten_checkpoint(args.checkpoint, out=args.out, data=args.data, images=args.images, power=args.power,
-                             device=args.device)
-    print(f"whiten: {done['images']} train images, power {args.power:g}; μ's covariance: {done['directions']} "
+                             mirror=args.mirror, device=args.device)
+    mirrored = ", each averaged with its mirror" if done["mirror"] else ""
+    print(f"whiten: {done['images']} train images{mirrored}, power {done['power']:g}; μ's covariance: {done['directions']} "
           f"directions kept, the largest holding {done['largest']:.3g} of variance, the mean {done['mean']:.3g} "
           f"-> {done['path']}")
     return 0
