@@ -57,10 +57,13 @@ def main() -> int:
         mean, cov = moments(z[fit].sum(0), z[fit].T @ z[fit], len(fit))
         for power in (float(s) for s in args.powers.split(",")):
             y = whiten(z, mean, whitening_matrix(cov, power)).float().numpy()
-            scores, index = topk_neighbours(y[queries], y[gallery], 200)
+            k = min(200, len(gallery))  # fewer on a small gallery, as infomax eval does
+            scores, index = topk_neighbours(y[queries], y[gallery], k)
             found = labels[gallery][index]
             r = knn_accuracies(scores, found, labels[queries], int(labels.max()) + 1)
-            r.update(retrieval_metrics(found, labels[queries], labels[gallery]))
+            # P@10 and mAP@100 need 100 neighbours (infomax eval leaves them out below that)
+            r.update(retrieval_metrics(found, labels[queries], labels[gallery]) if k >= 100 else
+                     {"precision@10": np.nan, "map@100": np.nan})
             print(f"{name:18s} {power:5.3g}  " + "  ".join(f"{100 * v:6.2f}" for v in r.values()), flush=True)
     print(f"{len(queries)} held-out train queries, gallery {len(gallery)}, fit on {len(fit)}; {describe_machine()}")
     print("command: " + " ".join(sys.argv))

@@ -2,8 +2,8 @@
 and run in order against small fixtures (used by tests/test_doc_commands.py).
 
 A page runs in a folder laid out like a checkout: `.venv` (this interpreter's environment),
-`benchmarks/` (a copy), `../shared/data/` (small fixtures with the names the docs use), and the
-files the commands name (`my-photo.jpg`, `cat.jpg`, `cifar10-jpg.zip`). `HOME` is a fresh folder,
+`benchmarks/` and `scripts/` (copies), `../shared/data/` (small fixtures with the names the docs
+use), and the files the commands name (`my-photo.jpg`, `cat.jpg`, `cifar10-jpg.zip`). `HOME` is a fresh folder,
 so `~/data/cifar-10-python.tar.gz` starts missing and `--download` fetches it from a server on
 127.0.0.1 (INFOMAX_MIRROR, with the fixture's sha256 in INFOMAX_CHECKSUMS).
 """
@@ -59,6 +59,8 @@ SUBSTITUTIONS = [
     (r'"id": 1234', '"id": 12', "the fixture's gallery has 100 images"),
     (r"--augment AUGMENT", "--augment crop_scale=0.6,flip=0", "one of the augmentations the table lists"),
     (r"R/checkpoints/step-00001000", "R", "the 2-step run's latest checkpoint"),
+    (r"^(\.venv/bin/python scripts/sweep_whitening\.py .*)$", r"\1 --held-out 20 --fit 40",
+     "the fixture's 70 train images: 20 queries, a gallery of 50"),
 ]
 
 

@@ -66,6 +66,7 @@ def test_page_commands_run(page, world, page_env, monkeypatch):
     (work.parent / "shared").symlink_to(world["shared"])
     (work / ".venv").symlink_to(sys.prefix)
     shutil.copytree(ROOT / "benchmarks", work / "benchmarks")
+    shutil.copytree(ROOT / "scripts", work / "scripts")
     shutil.copy(world["shared"] / "data" / "cifar10-jpg.zip", work / "cifar10-jpg.zip")
     for name in ("my-photo.jpg", "cat.jpg"):
         photo(work / name)
