@@ -53,7 +53,8 @@ def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, 
     """Fit the whitening of a checkpoint's μ on `images` plain train images of `data` (default:
     the data it was trained on), a seeded sample, and write the checkpoint again with it. `power`
     and `mirror` (whether the feature averages each image and its mirror) default to the run's
-    own settings (run.whiten_power, run.mirror; 0.25 and off in runs saved without them). A run
+    own settings (run.whiten_power, run.mirror; those of its preset today where the run was saved
+    before the setting existed: recommended's 0.3 and the mirror). A run
     folder gets a new copy of its latest checkpoint (same step; the run resumes as before); an
     encoder-only folder is rewritten; with `out`, an encoder-only folder is written there instead
     (needed for pretrained:NAME). The checkpoint's run settings record the fit (run.whiten,

@@ -19,11 +19,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", help="write a whitened encoder-only folder here instead")
     p.add_argument("--data", help="data spec to take the train images from (default: the one it was trained on)")
     p.add_argument("--images", type=int, default=10240, help="plain train images to fit on (default 10240)")
-    p.add_argument("--power", type=float, help="the power p (default: the run's run.whiten_power, 0.25 where it set "
-                                               "none; 0.5 is PCA whitening)")
+    p.add_argument("--power", type=float, help="the power p (default: the run's run.whiten_power, its preset's "
+                                               "where the run predates the setting; 0.5 is PCA whitening)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="fit (and embed) μ averaged over each image and its left-right mirror (default: the run's "
-                        "run.mirror)")
+                        "run.mirror, its preset's where the run predates the setting)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=run)
     return p
