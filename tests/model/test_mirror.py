@@ -29,7 +29,8 @@ def test_the_average_is_half_the_image_plus_half_its_mirror():
         got = mirror_average(enc, x)
         a, b = enc(x), enc(x.flip(-1))  # two passes, the mirror built independently
     for name in ("mu", "logvar", "pooled"):
-        torch.testing.assert_close(getattr(got, name), (getattr(a, name) + getattr(b, name)) / 2, rtol=1e-12, atol=1e-12)
+        want = (getattr(a, name) + getattr(b, name)) / 2
+        torch.testing.assert_close(getattr(got, name), want, rtol=1e-12, atol=1e-12)
     # the local map of the mirror is flipped back: position (i, j) of both halves looks at the same pixels
     torch.testing.assert_close(got.local, (a.local + b.local.flip(-1)) / 2, rtol=1e-12, atol=1e-12)
     assert float((a.mu - b.mu).abs().max()) > 1e-3  # the encoder is not symmetric: the average is not μ
@@ -38,7 +39,8 @@ def test_the_average_is_half_the_image_plus_half_its_mirror():
 def test_the_average_is_mirror_invariant_and_leaves_symmetric_images_alone():
     enc, x = _encoder(1), torch.randn(4, 3, 16, 16, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(mirror_average(enc, x.flip(-1)).mu, mirror_average(enc, x).mu, rtol=1e-12, atol=1e-12)
+        flipped, plain = mirror_average(enc, x.flip(-1)).mu, mirror_average(enc, x).mu
+        torch.testing.assert_close(flipped, plain, rtol=1e-12, atol=1e-12)
         symmetric = (x + x.flip(-1)) / 2  # its own mirror: averaging changes nothing
         torch.testing.assert_close(mirror_average(enc, symmetric).mu, enc(symmetric).mu, rtol=1e-12, atol=1e-12)
 

@@ -105,8 +105,8 @@ def whiten_checkpoint(checkpoint: str | Path, *, out: str | Path | None = None, 
         path = run_dir
     else:
         path = save_encoder(checkpoint, out or ckpt.path, weights=weights, config=config)
-    return {"path": path, "images": len(index), "power": power, "mirror": mirror, "directions": int(kept(lam).sum()), "largest": float(lam[0]),
-            "mean": float(lam.clamp(min=0).mean())}
+    return {"path": path, "images": len(index), "power": power, "mirror": mirror,
+            "directions": int(kept(lam).sum()), "largest": float(lam[0]), "mean": float(lam.clamp(min=0).mean())}
 
 
 __all__ = ["fit_whitening", "whiten_checkpoint"]

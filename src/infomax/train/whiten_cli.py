@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("whiten", help="fit the whitening of a checkpoint's feature μ on plain train images",
                               description="Fits y = (μ − m)·C^−p (m, C: the mean and covariance of μ over plain "
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     done = whiten_checkpoint(args.checkpoint, out=args.out, data=args.data, images=args.images, power=args.power,
                              mirror=args.mirror, device=args.device)
     mirrored = ", each averaged with its mirror" if done["mirror"] else ""
-    print(f"whiten: {done['images']} train images{mirrored}, power {done['power']:g}; μ's covariance: {done['directions']} "
-          f"directions kept, the largest holding {done['largest']:.3g} of variance, the mean {done['mean']:.3g} "
+    print(f"whiten: {done['images']} train images{mirrored}, power {done['power']:g}; μ's covariance: "
+          f"{done['directions']} directions kept, the largest holding {done['largest']:.3g} of variance, the mean {done['mean']:.3g} "
           f"-> {done['path']}")
     return 0
