@@ -18,6 +18,7 @@ LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
 CROPS = ("resized", "pad", "none")
 MIN_CROP_SIDE = 12  # `default` on small images: its smallest resized crop keeps this many pixels a side
 RGB_COLOUR = {"jitter": 1.0, "hue": 0.1}  # `default` on RGB images: MoCo v2's and SimCLR's CIFAR-10 colour
+GRAY_COLOUR = {"jitter": 2.0}  # `default` on 1-channel images: SimCLR's brightness and contrast 0.8, factors in [0.2, 1.8]
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -240,10 +241,10 @@ class Augment:
     def default_for(cls, channels: int, size: int) -> Augment:
         """`default` fitted to the images: on RGB images MoCo v2's colour distortion
         (RGB_COLOUR: jitter factors in [0.6, 1.4] and the hue turned by up to 0.1), on 1-channel
-        images Augment()'s brightness and contrast jitter (apply_jitter; grayscale does nothing);
-        on images under 22 px a smallest crop area that keeps MIN_CROP_SIDE pixels a side
-        (0.5625 at 16 px), from 22 px up Augment()'s."""
-        colour = RGB_COLOUR if channels == 3 else {}
+        images brightness and contrast jitter at SimCLR's 0.8 (GRAY_COLOUR: factors in [0.2, 1.8];
+        apply_jitter, grayscale does nothing); on images under 22 px a smallest crop area that
+        keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px), from 22 px up Augment()'s."""
+        colour = RGB_COLOUR if channels == 3 else GRAY_COLOUR
         return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)), **colour)
 
     @property
