@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ["knn_weighted_k200", "knn_majority_k1", "knn_majority_k10", "knn_majority_k20", "linear_probe",
-             "precision@10", "map@100"]
+             "mlp_probe", "precision@10", "map@100"]
 
 
 def run_demo(seed: int, out: Path, extra: list[str]) -> float:
