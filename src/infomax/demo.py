@@ -22,8 +22,8 @@ BASELINES = ["pixels", "pca"]
 # What the demo passes to infomax.fit on top of the preset, per data kind ("*": every kind).
 # Digits: the crops `default` uses on 16-px images (smallest area 0.5625, at least 12 px a
 # side), brightness/contrast jitter at 0.4 (Augment()'s), and no left-right flip (a mirrored
-# 2, 3, 4, 7 or 9 is no digit; the preset's averaging with the mirror goes with it), at batch 128 (twice the
-# in-batch negatives), keeping the moving average of the weights (decay 0.99), and μ whitened at
+# 2, 3, 4, 7 or 9 is no digit; the preset's averaging with the mirror goes with it), at batch
+# 128 (twice the in-batch negatives), keeping the moving average of the weights (decay 0.99), and μ whitened at
 # power 1/8 (1/4 costs mAP@100 two to three points on the digits, whose classes fill most of its
 # hundred neighbours); at step 1,000 above both baselines on every protocol and seed.
 # Fashion-MNIST: batch 256 (four passes over its 60,000 images in 1,000 steps) with the same

@@ -18,7 +18,7 @@ LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
 CROPS = ("resized", "pad", "none")
 MIN_CROP_SIDE = 12  # `default` on small images: its smallest resized crop keeps this many pixels a side
 RGB_COLOUR = {"jitter": 1.0, "hue": 0.1}  # `default` on RGB images: MoCo v2's and SimCLR's CIFAR-10 colour
-GRAY_COLOUR = {"jitter": 2.0}  # `default` on 1-channel images: SimCLR's brightness and contrast 0.8, factors in [0.2, 1.8]
+GRAY_COLOUR = {"jitter": 2.0}  # `default` on 1-channel images: SimCLR's brightness and contrast 0.8
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
