@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROTOCOLS = ["knn_weighted_k200", "knn_majority_k1", "knn_majority_k10", "knn_majority_k20", "linear_probe",
-             "mlp_probe", "precision@10", "map@100"]
 
 
 def run_demo(seed: int, out: Path, extra: list[str]) -> float:
@@ -38,12 +36,14 @@ def run_demo(seed: int, out: Path, extra: list[str]) -> float:
 
 
 def rows(report: dict) -> list[tuple[str, float, float, float, bool]]:
-    """(protocol, learned, pixels, pca, passed) per protocol of one eval.json, in %."""
+    """(protocol, learned, pixels, pca, passed) for every protocol of `infomax eval`, in %."""
+    from infomax.eval.report import HEADERS  # the protocols, in the report's order
+
     results = report["results"]
     learned = results["y"]
     pca = next(r for name, r in results.items() if name.startswith("pca"))
     out = []
-    for key in PROTOCOLS:
+    for key in HEADERS:
         scores = (100 * learned[key], 100 * results["pixels"][key], 100 * pca[key])
         out.append((key, *scores, scores[0] > max(scores[1:])))
     return out

@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
                              mirror=args.mirror, device=args.device)
     mirrored = ", each averaged with its mirror" if done["mirror"] else ""
     print(f"whiten: {done['images']} train images{mirrored}, power {done['power']:g}; μ's covariance: "
-          f"{done['directions']} directions kept, the largest holding {done['largest']:.3g} of variance, the mean {done['mean']:.3g} "
-          f"-> {done['path']}")
+          f"{done['directions']} directions kept, the largest holding {done['largest']:.3g} of variance, "
+          f"the mean {done['mean']:.3g} -> {done['path']}")
     return 0
