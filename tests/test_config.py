@@ -9,8 +9,8 @@ from infomax.errors import InfomaxError
 
 # The reference's settings (Hjelm et al.'s DIM code with its KL prior), written out.
 SEED = {
-    "encoder": "cnn", "image_size": 32, "in_channels": 3, "z_dim": 256, "channels": 256, "head_convs": 2,
-    "attention": False, "init": "keras", "bn_momentum": 0.01, "bn_eps": 1e-3, "leaky_slope": 0.2,
+    "encoder": "cnn", "image_size": 32, "train_size": 0, "in_channels": 3, "z_dim": 256, "channels": 256,
+    "head_convs": 2, "attention": False, "init": "keras", "bn_momentum": 0.01, "bn_eps": 1e-3, "leaky_slope": 0.2,
     "estimator": "jsd", "critic": "concat", "negatives": "shuffle", "global_pairing": "zz", "temperature": 0.0,
     "critic_hidden": 256, "multiscale": False, "prior": "kl", "kl_reduction": "mean",
     "alpha": 0.5, "beta": 1.5, "gamma": 0.01, "delta": 0.0, "queue": 0,

@@ -17,6 +17,7 @@ from infomax.train.augment import (
     random_rescale,
     random_resized_crop,
     random_rotate,
+    resize,
     resized_crop_thetas,
     rotated,
     shift_hue,
@@ -329,3 +330,49 @@ def test_hue_is_off_by_default_parsed_and_keeps_the_stream_of_other_recipes():
     g = _gen()
     want = random_grayscale(random_hue(color_jitter(x, 0.4, g), 0.25, g), 0.2, g)
     assert torch.equal(Augment(crop="none", flip=0, hue=0.25)(x, _gen()), want)
+
+
+def _shrink_reference(x, size):
+    """float64 antialiased bilinear resize of N×C×H×H to size×size: each output pixel a triangle
+    of half-width H/size input pixels about its centre, the taps outside the image dropped and the
+    rest renormalized."""
+    h = x.shape[-1]
+    scale = h / size
+    weights = torch.zeros(size, h, dtype=torch.float64)
+    for i in range(size):
+        centre = (i + 0.5) * scale - 0.5
+        for j in range(h):
+            weights[i, j] = max(0.0, 1 - abs(j - centre) / scale)
+    weights /= weights.sum(1, keepdim=True)
+    return torch.einsum("ij,ncjk,lk->ncil", weights, x.double(), weights)
+
+
+def test_identity_warp_onto_half_the_side_averages_each_two_by_two_block():
+    x = _batch(h=8, w=8)
+    theta = torch.eye(2, 3).expand(6, 2, 3)
+    blocks = x.double().reshape(6, 3, 4, 2, 4, 2).mean((3, 5))
+    torch.testing.assert_close(warp(x, theta, 4).double(), blocks, atol=1e-6, rtol=0)
+    assert torch.equal(warp(x, theta), x)  # at its own side an identity map keeps the image exactly
+
+
+@pytest.mark.parametrize("crop", ["crop=none", "crop=pad,pad=0", "crop=resized,crop_scale=1"])
+def test_views_without_a_crop_are_the_images_shrunk_to_the_training_side(crop):
+    x = _batch(h=12, w=12)
+    views = parse_augment(crop + ",flip=0,jitter=0,grayscale=0").views(x, 2, _gen(), size=5)
+    for view in views:
+        torch.testing.assert_close(view.double(), _shrink_reference(x, 5), atol=1e-5, rtol=0)
+    assert torch.equal(resize(x, 12), x) and torch.equal(resize(x, 0), x)
+
+
+def test_resized_crops_at_a_training_side_are_the_same_boxes_sampled_once_onto_it():
+    # a training side changes the output grid only: the same generator draws the same boxes, and
+    # each view is its box sampled straight onto size×size (one resampling, not a crop then a resize)
+    x = _batch(n=5, h=16, w=16)
+    augment = Augment(crop_scale=0.3, flip=0, jitter=0, grayscale=0, rotate=15)
+    view = augment(x, _gen(7), size=8)
+    g = _gen(7)
+    theta = rotated(resized_crop_thetas(5, 0.3, g, x), 15, g)
+    assert view.shape == (5, 3, 8, 8)
+    torch.testing.assert_close(view, warp(x, theta, 8), atol=0, rtol=0)
+    full = augment(x, _gen(7))  # the same boxes at the images' side
+    torch.testing.assert_close(full, warp(x, theta), atol=0, rtol=0)

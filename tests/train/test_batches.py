@@ -72,3 +72,25 @@ def test_views_come_in_the_models_layout_with_the_values_of_the_recipe_on_it(rec
     plain = pixel_views(x, 2, torch.Generator().manual_seed(4), augment, "center", torch.contiguous_format)
     assert all(v.is_contiguous() for v in plain)
     assert all(torch.equal(a, b) for a, b in zip(plain, views))
+
+
+def test_views_come_at_the_training_side_augmented_or_plain():
+    # model.train_size: augmented views are drawn onto side×side, and without an augmentation the
+    # plain batch is shrunk to it (antialiased), normalized as every view is
+    from infomax.data.pixels import normalize_pixels
+    from infomax.train.batches import pixel_views
+    from tests.train.test_augment import _shrink_reference
+
+    x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    augment = parse_augment("default", (3, 16, 16))
+    views = pixel_views(x, 2, torch.Generator().manual_seed(4), augment, "center", torch.contiguous_format, side=16)
+    want = augment.views(x.float().div(255), 2, torch.Generator().manual_seed(4), size=16)
+    for view, w in zip(views, want, strict=True):
+        assert view.shape == (8, 3, 16, 16)
+        torch.testing.assert_close(view, normalize_pixels(w, "center", unit=True), atol=1e-5, rtol=0)
+    plain = pixel_views(x, 2, torch.Generator(), None, "center", torch.contiguous_format, side=16)
+    shrunk = _shrink_reference(x.double() / 255, 16)  # float64
+    torch.testing.assert_close(plain[0], normalize_pixels(shrunk, "center", unit=True), atol=1e-5, rtol=0)
+    assert plain[0] is plain[1]
+    same = pixel_views(x, 2, torch.Generator(), None, "center", torch.contiguous_format, side=32)  # its own side
+    assert torch.equal(same[0], normalize_pixels(x, "center"))

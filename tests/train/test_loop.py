@@ -161,3 +161,33 @@ def test_resume_follows_the_cosine_schedule(tmp_path, digits16, monkeypatch):
     train(cfg, tmp_path / "b", digits16, resume=True, progress=False)
     wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_training_side_trains_on_smaller_views_and_embeds_the_images_at_their_own(tmp_path, digits16):
+    # model.train_size = 10 on 16-pixel digits: the steps see 10-pixel views, the BatchNorm
+    # re-estimate and the whitening plain 16-pixel images, and the checkpoint embeds 16-pixel ones
+    from infomax.embed.embedder import Embedder
+    from infomax.data.pixels import normalize_pixels
+    from infomax.model.encoder import Encoder
+
+    sides = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: sides.append(args[0].shape[-1]) if isinstance(module, Encoder) else None)
+    try:
+        train(_cfg(train_size=10, augment="default", views=2, bn_recalibrate=64, whiten=64, max_steps=3), tmp_path,
+              digits16, progress=False)
+    finally:
+        hook.remove()
+    assert set(sides[:3]) == {10} and sides[3:] and set(sides[3:]) == {16}
+    ckpt = load_checkpoint(tmp_path)
+    assert (ckpt.config["model"]["image_size"], ckpt.config["model"]["train_size"]) == (16, 10)
+    embedder = Embedder.from_checkpoint(tmp_path, device="cpu")
+    images = digits16.splits["test"].images[:8]
+    encoder = Encoder(embedder.model_config).eval()
+    encoder.load_state_dict({k[len("encoder."):]: v for k, v in ckpt.weights.items() if k.startswith("encoder.")})
+    with torch.no_grad():
+        mu = encoder.double()(normalize_pixels(torch.from_numpy(images), "center").double()).mu
+    got = embedder.embed_features(images, features=("mu",))["mu"]
+    torch.testing.assert_close(torch.from_numpy(got).double(), mu, atol=1e-4, rtol=1e-4)
+    with pytest.raises(InfomaxError, match="model.train_size = 17 is larger than the 16-pixel images"):
+        train(_cfg(train_size=17), tmp_path / "big", digits16, progress=False)

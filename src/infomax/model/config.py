@@ -43,7 +43,8 @@ class ModelConfig:
     """
 
     encoder: str = "cnn"  # cnn (the reference's) | resnet18 (CIFAR-style ResNet-18)
-    image_size: int = 32  # from the data
+    image_size: int = 32  # from the data: the side of the images the encoder embeds
+    train_size: int = 0  # cnn: the side of the training views, 0: image_size (the blocks are counted for it)
     in_channels: int = 3  # from the data
     z_dim: int = 256
     channels: int = 256  # cnn: width of C and the head (earlier blocks halve it); resnet18 has its own (64 to 512)
@@ -55,11 +56,17 @@ class ModelConfig:
     leaky_slope: float = 0.2
 
     @property
+    def train_side(self) -> int:
+        """The side of the images the encoder trains on: train_size, or image_size (0)."""
+        return self.train_size or self.image_size
+
+    @property
     def num_blocks(self) -> int:
-        n = num_blocks_for(self.image_size)
+        n = num_blocks_for(self.train_side)
         if n is None:
+            what = "training size" if self.train_size else "image size"
             raise InfomaxError(
-                f"image size {self.image_size} is too small for the encoder: it needs at least "
+                f"{what} {self.train_side} is too small for the encoder: it needs at least "
                 f"{MIN_IMAGE_SIZE} pixels (load the data with size=N, N ≥ {MIN_IMAGE_SIZE})"
             )
         return n
@@ -79,6 +86,10 @@ class ModelConfig:
         at_least("model.z_dim", self.z_dim, 1)
         at_least("model.channels", self.channels, 1)
         at_least("model.head_convs", self.head_convs, 0)
+        at_least("model.train_size", self.train_size, 0, why="pixels; 0 trains at the images' own side")
+        require(self.train_size == 0 or self.encoder == "cnn",
+                f"model.train_size = {self.train_size} needs the cnn encoder (its global max-pool reads any "
+                f"size; {self.encoder!r} reads only the size it was built for): set train_size = 0")
         one_of("model.init", self.init, INITS)
         require(0.0 < self.bn_momentum <= 1.0, f"model.bn_momentum = {self.bn_momentum} must be in (0, 1]")
         at_least("model.bn_eps", self.bn_eps, 0.0, strict=True)

@@ -90,13 +90,26 @@ def identity_thetas(n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.eye(2, 3, device=like.device, dtype=like.dtype).expand(n, 2, 3)
 
 
-def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+def warp(x: torch.Tensor, theta: torch.Tensor, size: int = 0) -> torch.Tensor:
     """Resample each image through its affine map (N×2×3, F.affine_grid's convention), bilinearly,
-    repeating the border outside the image; an identity map returns its image exactly."""
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # N×H×W×2
+    repeating the border outside the image, onto size×size pixels (0: H×W, where an identity map
+    returns its image exactly)."""
+    n, c, h, w = x.shape
+    side = size or h
+    grid = F.affine_grid(theta, [n, c, side, side if size else w], align_corners=False)  # N×S×S×2
     y = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).clamp(0, 1)
+    if side != h:
+        return y.contiguous(memory_format=_layout(x))
     whole = (theta == identity_thetas(1, theta)).flatten(1).all(1)  # N; kept exact (float32 grids drift by ~1e-6)
     return torch.where(whole.view(-1, 1, 1, 1), x, y).contiguous(memory_format=_layout(x))
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The batch resized to size×size (bilinear, antialiased when shrinking); x itself at its own size."""
+    if size in (0, x.shape[-1]) and x.shape[-2] == x.shape[-1]:
+        return x
+    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return y.contiguous(memory_format=_layout(x))
 
 
 def random_rotate(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
@@ -105,11 +118,11 @@ def random_rotate(x: torch.Tensor, degrees: float, generator: torch.Generator) -
 
 
 def random_resized_crop(x: torch.Tensor, scale_min: float, generator: torch.Generator,
-                        degrees: float = 0.0) -> torch.Tensor:
+                        degrees: float = 0.0, size: int = 0) -> torch.Tensor:
     """Crop a random box per image (see resized_crop_thetas), turned by up to ±degrees when
-    degrees > 0 (see rotated), and resize it to H×W, bilinearly."""
+    degrees > 0 (see rotated), and resize it to size×size (0: H×W), bilinearly."""
     theta = resized_crop_thetas(x.shape[0], scale_min, generator, x)
-    return warp(x, rotated(theta, degrees, generator) if degrees > 0 else theta)
+    return warp(x, rotated(theta, degrees, generator) if degrees > 0 else theta, size)
 
 
 def random_flip(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -259,25 +272,30 @@ class Augment:
         """The recipe as parse_augment reads it."""
         return ",".join(f"{k}={v}" for k, v in asdict(self).items())
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Augment a float N×C×H×W batch in [0, 1]; stages that would change nothing are skipped."""
-        return self.views(x, 1, generator)[0]
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, size: int = 0) -> torch.Tensor:
+        """Augment a float N×C×H×W batch in [0, 1] into N×C×size×size (0: H×W); stages that would
+        change nothing are skipped."""
+        return self.views(x, 1, generator, size)[0]
 
-    def views(self, x: torch.Tensor, count: int, generator: torch.Generator) -> list[torch.Tensor]:
-        """`count` independently augmented views of the batch x. The multi-scale resize draws one
-        side per call, shared by the views, so they stack into one encoder pass."""
-        views = [self._per_image(x, generator) for _ in range(count)]
+    def views(self, x: torch.Tensor, count: int, generator: torch.Generator, size: int = 0) -> list[torch.Tensor]:
+        """`count` independently augmented views of the batch x, each size×size (0: H×W). The
+        multi-scale resize draws one side per call, shared by the views, so they stack into one
+        encoder pass."""
+        views = [self._per_image(x, generator, size) for _ in range(count)]
         if self.rescale > 0:
             views = list(random_rescale(torch.cat(views), self.rescale, generator).chunk(count))
         return views
 
-    def _per_image(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.crop == "pad" and self.pad > 0:
-            x = random_crop(x, self.pad, generator)
-        elif self.crop == "resized" and (self.crop_scale < 1 or self.rotate > 0):
-            x = random_resized_crop(x, self.crop_scale, generator, self.rotate)
-        if self.crop != "resized" and self.rotate > 0:
-            x = random_rotate(x, self.rotate, generator)
+    def _per_image(self, x: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
+        """The crop, resampled once onto size×size when it is a resized crop (else resized after it)."""
+        if self.crop == "resized" and (self.crop_scale < 1 or self.rotate > 0):
+            x = random_resized_crop(x, self.crop_scale, generator, self.rotate, size)
+        else:
+            if self.crop == "pad" and self.pad > 0:
+                x = random_crop(x, self.pad, generator)
+            if self.rotate > 0:
+                x = random_rotate(x, self.rotate, generator)
+            x = resize(x, size)
         return self.appearance(x, generator)
 
     def appearance(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 from infomax.data.dataset import pixel_scale
 from infomax.data.pixels import normalize_pixels
 from infomax.data.store import RELEASE_BYTES, release_pages
-from infomax.train.augment import Augment
+from infomax.train.augment import Augment, resize
 from infomax.train.multicrop import MultiCrop
 
 IN_MEMORY_FRACTION = 0.25  # copy the images when they take at most this share of the available memory
@@ -60,7 +60,8 @@ class BatchSource:
     """
 
     def __init__(self, images: np.ndarray, normalization: str, device: torch.device, channels_last: bool,
-                 augment: Augment | None = None, *, in_memory: bool | None = None, crops: MultiCrop | None = None):
+                 augment: Augment | None = None, *, in_memory: bool | None = None, crops: MultiCrop | None = None,
+                 side: int = 0):
         pixel_scale(normalization)  # an unknown name fails here, before training starts
         if in_memory is None:
             in_memory = images.nbytes <= IN_MEMORY_FRACTION * available_memory(device)
@@ -77,7 +78,7 @@ class BatchSource:
         self.normalization = normalization
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.augment, self.crops = augment, crops
+        self.augment, self.crops, self.side = augment, crops, side
         self._read = 0  # bytes gathered from a memory map since its pages were last released
 
     def __len__(self) -> int:
@@ -102,7 +103,7 @@ class BatchSource:
         """`count` batches of the same images: independently augmented views, or (without an
         Augment) the plain batch repeated; then the small crops, when there are any."""
         return pixel_views(self.pixels(index), count, generator, self.augment, self.normalization, self.memory_format,
-                           self.crops)
+                           self.crops, self.side)
 
 
 def plain_batch(x: torch.Tensor, normalization: str, memory_format: torch.memory_format) -> torch.Tensor:
@@ -112,19 +113,22 @@ def plain_batch(x: torch.Tensor, normalization: str, memory_format: torch.memory
 
 def pixel_views(x: torch.Tensor, count: int, generator: torch.Generator, augment: Augment | None,
                 normalization: str, memory_format: torch.memory_format,
-                crops: MultiCrop | None = None) -> list[torch.Tensor]:
-    """`count` views of the uint8 batch x (B×C×H×W, on the device): augmented independently, or
-    (without an Augment) the plain normalized batch repeated; with `crops`, one more entry: the
-    small crops, M·B×C×s×s (train/multicrop.py).
+                crops: MultiCrop | None = None, side: int = 0) -> list[torch.Tensor]:
+    """`count` views of the uint8 batch x (B×C×H×W, on the device), each B×C×side×side (0: H×W,
+    model.train_size): augmented independently, or (without an Augment) the plain normalized
+    batch repeated; with `crops`, one more entry: the small crops, M·B×C×s×s (train/multicrop.py).
 
     The augmentation runs on plain contiguous batches, each view taking the model's memory format
     once it is normalized: on the CPU its reductions over channels (luma, the jitter's mean gray)
     and elementwise stages are slower on channels_last batches, and the whole takes about 0.75 of
     the time there (benchmarks/bench_augment.py), with the same values."""
-    if augment is None:
+    if augment is None and side in (0, x.shape[-1]):
         return [plain_batch(x, normalization, memory_format)] * count
     x = x.float().div_(255).contiguous()  # B×C×H×W in [0, 1]
-    views = augment.views(x, count, generator) + ([crops(x, augment, generator)] if crops else [])
+    if augment is None:
+        shrunk = normalize_pixels(resize(x, side), normalization, unit=True)  # B×C×side×side
+        return [shrunk.contiguous(memory_format=memory_format)] * count
+    views = augment.views(x, count, generator, side) + ([crops(x, augment, generator)] if crops else [])
     return [normalize_pixels(v, normalization, unit=True).contiguous(memory_format=memory_format) for v in views]
 
 

@@ -15,8 +15,8 @@ FLAGS = {
     "time_budget": (float, "stop after this many minutes of training (start-up excluded; with --resume, "
                            "minutes in all, the time already trained included); without --epochs and --max-steps "
                            "it is the run's length: the presets' epochs no longer apply, and recommended "
-                           "trains at --channels 256 from 20 minutes for 32×32 images (scaled by the "
-                           "pixels: 80 at 64×64)"),
+                           "trains at --channels 256 from 20 minutes for 32×32 training views (--train-size; scaled "
+                           "by their pixels: 45 at 48×48)"),
     "alpha": (float, "weight of the global MI term (seed 0.5)"),
     "beta": (float, "weight of the local MI term (seed 1.5)"),
     "gamma": (float, "weight of the prior term (seed 0.01)"),
@@ -34,6 +34,8 @@ FLAGS = {
     "channels": (int, "encoder width: channels of the local map and the head (seed 256, recommended 128 or 256 for a "
                       "long --time-budget; earlier blocks halve it)"),
     "head_convs": (int, "encoder depth: 3×3 convolutions after the local map (seed 2)"),
+    "train_size": (int, "train the cnn encoder on views of this side in pixels, embed the images at their own "
+                        "(default 0: their own side; recommended: half the side of images of 64 px and larger)"),
     "negatives": (str, "shuffle (the reference's: an independent in-batch shuffle for each critic), derangement "
                        "(never the image itself), or all (every other image of the batch; needs --critic dot)"),
     "estimator": (str, "MI estimator: jsd (the reference's), infonce, dv or hellinger"),

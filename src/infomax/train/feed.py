@@ -58,8 +58,9 @@ class StreamFeed:
     batches it had already trained on (reading them again)."""
 
     def __init__(self, stream, seed: int, ranks: Ranks, batch_size: int, workers: int, augment: Augment | None,
-                 device: torch.device, memory_format: torch.memory_format, crops: MultiCrop | None = None):
-        self.stream, self.seed, self.ranks, self.workers = stream, seed, ranks, workers
+                 device: torch.device, memory_format: torch.memory_format, crops: MultiCrop | None = None,
+                 side: int = 0):
+        self.stream, self.seed, self.ranks, self.workers, self.side = stream, seed, ranks, workers, side
         self.batch = per_rank_batch(batch_size, ranks)
         self.steps_per_epoch = stream.steps_per_epoch(self.batch, ranks.rank, ranks.world_size, workers)
         self.augment, self.device, self.memory_format, self.crops = augment, device, memory_format, crops
@@ -76,7 +77,7 @@ class StreamFeed:
         images, _, _ = next(self.it)
         x = images.to(self.device, non_blocking=True)  # uint8 B×C×H×W
         return pixel_views(x, count, generator, self.augment, self.stream.normalization, self.memory_format,
-                           self.crops)
+                           self.crops, self.side)
 
     def plain_batches(self, images: int, batch_size: int = 256) -> Iterator[Tensor]:
         """Un-augmented batches of about `images` images (the first of epoch 0's order), this rank's share."""
@@ -96,15 +97,17 @@ def is_stream(data) -> bool:
 
 def feed_for(data, cfg, ranks: Ranks, device: torch.device, channels_last: bool):
     """The feed of a Dataset's train split (ArrayFeed) or of a Stream (StreamFeed)."""
-    optim, augment = cfg.optim, parse_augment(cfg.data.augment, data.image_shape)
-    crops = MultiCrop.of(cfg.data.small_crops, cfg.data.small_crop_size, data.image_shape[-1])
+    side = cfg.model.train_size  # the views' side (0: the images')
+    c, h, _ = data.image_shape
+    optim, augment = cfg.optim, parse_augment(cfg.data.augment, (c, side or h, side or h))
+    crops = MultiCrop.of(cfg.data.small_crops, cfg.data.small_crop_size, side or h)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if is_stream(data):
         return StreamFeed(data, cfg.run.seed, ranks, optim.batch_size, cfg.data.workers, augment, device, memory_format,
-                          crops)
+                          crops, side)
     split = data.split(data.train_split)  # test/val images are never seen here
     if len(split) < optim.batch_size:
         raise InfomaxError(f"the train split has {len(split)} images, fewer than one batch of {optim.batch_size}; "
                            "lower --batch-size")
-    source = BatchSource(split.images, data.normalization, device, channels_last, augment, crops=crops)
+    source = BatchSource(split.images, data.normalization, device, channels_last, augment, crops=crops, side=side)
     return ArrayFeed(source, cfg.run.seed, ranks, optim.batch_size)

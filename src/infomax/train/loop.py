@@ -64,14 +64,18 @@ def model_config_for(cfg: Config, dataset: Dataset, encoder: torch.nn.Module | N
     if h != w:
         raise InfomaxError(f"images are {h}×{w}; the model needs square images: load them with size=N")
     name = "custom" if encoder is not None else cfg.model.encoder
+    if cfg.model.train_size > h:
+        raise InfomaxError(f"model.train_size = {cfg.model.train_size} is larger than the {h}-pixel images: "
+                           f"train at {h} or less (--train-size; 0: the images' own side)")
     mc = dataclasses.replace(cfg.model, image_size=h, in_channels=c, encoder=name)
-    augment = parse_augment(cfg.data.augment, dataset.image_shape)
-    if (name == "cnn" and augment is not None and 0 < augment.rescale < h
+    side = mc.train_side  # the training views'
+    augment = parse_augment(cfg.data.augment, (c, side, side))
+    if (name == "cnn" and augment is not None and 0 < augment.rescale < side
             and num_blocks_for(augment.rescale) != mc.num_blocks):
         smallest = 2 ** (mc.num_blocks + 1) + 1  # the smallest size with the same number of blocks
-        raise InfomaxError(f"augment rescale={augment.rescale}: {h}-pixel images resized that small no longer "
+        raise InfomaxError(f"augment rescale={augment.rescale}: {side}-pixel views resized that small no longer "
                            f"pool to a 3×3 or 4×4 map in the encoder's {mc.num_blocks} blocks; "
-                           f"use rescale={smallest} to {h}")
+                           f"use rescale={smallest} to {side}")
     return mc
 
 
