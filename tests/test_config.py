@@ -59,11 +59,16 @@ def test_precedence_defaults_preset_file_flags():
 
 
 def test_a_time_budget_ends_the_run_and_from_twenty_minutes_widens_recommended():
-    # no cap on epochs; width 256 from 20 minutes of 32×32 images, the minutes scaled by the pixels
-    for minutes, size, channels in ((10, 32, 128), (19.9, 32, 128), (20, 32, 256), (60, 32, 256), (79, 64, 128),
-                                    (80, 64, 256), (5, 16, 256), (4.9, 16, 128)):
+    # no cap on epochs; width 256 from 20 minutes of 32×32 training views, the minutes scaled by
+    # their pixels (64-pixel images train on 32-pixel views: for_image_size)
+    for minutes, size, channels in ((10, 32, 128), (19.9, 32, 128), (20, 32, 256), (60, 32, 256), (19.9, 64, 128),
+                                    (20, 64, 256), (5, 16, 256), (4.9, 16, 128)):
         cfg = resolve("x", {}, {"time_budget": minutes}, image_size=size)
-        assert cfg.to_flat() == {**RECOMMENDED, "time_budget": minutes, "epochs": 1_000_000, "channels": channels}
+        assert cfg.to_flat() == {**RECOMMENDED, "time_budget": minutes, "epochs": 1_000_000, "channels": channels,
+                                 "train_size": size // 2 if size >= 64 else 0}
+    for minutes, train_size, channels in ((79, 0, 128), (80, 0, 256), (44, 48, 128), (45, 48, 256)):
+        cfg = resolve("x", {}, {"time_budget": minutes, "train_size": train_size}, image_size=64)
+        assert (cfg.model.train_size, cfg.model.channels) == (train_size, channels)
     # what is set wins: a file, flags; the rule is recommended's cnn's, and needs the image size
     cfg = resolve("x", {"channels": 96}, {"time_budget": 60}, image_size=32)
     assert (cfg.optim.epochs, cfg.model.channels) == (1_000_000, 96)
@@ -128,6 +133,22 @@ def test_the_presets_mirror_follows_the_augmentation():
     assert resolve("cifar10", {}, {"preset": "seed", "augment": "flip=0.5", "mirror": True}).run.mirror
     with pytest.raises(InfomaxError, match="never flips"):  # asked for, it is not dropped silently
         resolve("cifar10", {}, {"augment": "crop=resized,flip=0", "mirror": True})
+
+
+def test_recommended_trains_images_of_64_px_and_more_at_half_the_side():
+    for size, train_size in ((16, 0), (32, 0), (63, 0), (64, 32), (65, 32), (96, 48), (224, 112)):
+        assert resolve("folder", {}, {}, image_size=size).model.train_size == train_size
+    assert resolve("folder", {}, {"train_size": 0}, image_size=64).model.train_size == 0  # what is set wins
+    assert resolve("folder", {"train_size": 40}, {}, image_size=64).model.train_size == 40
+    assert resolve("folder", {}, {"preset": "seed"}, image_size=64).model.train_size == 0  # the reference's
+    assert resolve("folder", {}, {"encoder": "resnet18"}, image_size=64).model.train_size == 0
+    assert resolve("folder", {}, {}).model.train_size == 0  # the size unknown (an encoder of one's own)
+    with pytest.raises(InfomaxError, match="model.train_size = 32 needs the cnn encoder"):
+        resolve("folder", {}, {"encoder": "resnet18", "train_size": 32}, image_size=64)
+    with pytest.raises(InfomaxError, match="model.train_size = -1 must be ≥ 0"):
+        resolve("folder", {}, {"train_size": -1}, image_size=64)
+    with pytest.raises(InfomaxError, match="training size 8 is too small for the encoder"):
+        resolve("folder", {}, {"train_size": 8}, image_size=64)
 
 
 def test_groups_are_validated_when_built_and_replaced():

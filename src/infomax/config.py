@@ -166,6 +166,21 @@ def for_time_budget(preset: str, minutes: float | None, image_size: int | None,
     return {"epochs": UNTIL_THE_BUDGET, **({"channels": ModelConfig.channels} if wide else {})}  # the seed's
 
 
+# `recommended` trains the cnn on views at half the side of images this large and larger, and
+# embeds them at their own side (docs/better.md#smaller-training-views): on Tiny ImageNet (mini),
+# 64×64, ten minutes on 2 CPU cores, 32-pixel views buy 1.7 to 2.2 times the steps, and the
+# features of the 64-pixel images score 24.04 % weighted kNN against 20.83 trained at 64 (seeds 0, 1).
+HALF_SIDE_FROM = 64
+
+
+def for_image_size(preset: str, image_size: int | None, encoder: str = ModelConfig.encoder) -> dict:
+    """The settings images of image_size² pixels add to `preset` (None: unknown, nothing):
+    `recommended`'s cnn encoder trains at half the side (model.train_size) from HALF_SIDE_FROM px."""
+    if preset == "recommended" and encoder == "cnn" and image_size is not None and image_size >= HALF_SIDE_FROM:
+        return {"train_size": image_size // 2}
+    return {}
+
+
 def preset_values(preset: str, data_kind: str = "*") -> dict:
     """The flat settings a preset sets for a data kind."""
     one_of("preset", preset, PRESETS)
@@ -266,17 +281,20 @@ class Config:
 
 def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict | None = None,
             image_size: int | None = None) -> Config:
-    """defaults < preset < what a time budget given without epochs or max_steps sets
-    (for_time_budget) < file < flags (flags that are None are not set)."""
+    """defaults < preset < what the image size sets (for_image_size) < what a time budget given
+    without epochs or max_steps sets (for_time_budget, for the training views' side) < file <
+    flags (flags that are None are not set)."""
     file_values = flatten(dict(file_values or {}))
     flag_values = flatten({k: v for k, v in (flag_values or {}).items() if v is not None})
     merged = {**file_values, **flag_values}
     preset = merged.pop("preset", None) or DEFAULT_PRESET
+    encoder = merged.get("encoder", preset_values(preset, data_kind).get("encoder", ModelConfig.encoder))
+    sized = for_image_size(preset, image_size, encoder)
     budget = {}
     if merged.get("epochs") is None and merged.get("max_steps") is None:  # the time budget is the length
-        encoder = merged.get("encoder", preset_values(preset, data_kind).get("encoder", ModelConfig.encoder))
-        budget = for_time_budget(preset, merged.get("time_budget"), image_size, encoder)
-    return Config.build(preset, data_kind, **{**budget, **merged})
+        side = merged.get("train_size", sized.get("train_size", 0)) or image_size
+        budget = for_time_budget(preset, merged.get("time_budget"), side, encoder)
+    return Config.build(preset, data_kind, **{**sized, **budget, **merged})
 
 
 def read_config_file(path: str | Path) -> dict:
