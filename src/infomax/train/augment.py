@@ -105,8 +105,9 @@ def warp(x: torch.Tensor, theta: torch.Tensor, size: int = 0) -> torch.Tensor:
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The batch resized to size×size (bilinear, antialiased when shrinking); x itself at its own size."""
-    if size in (0, x.shape[-1]) and x.shape[-2] == x.shape[-1]:
+    """The batch resized to size×size (bilinear, antialiased when shrinking); x itself when size is
+    0 or x is size×size already."""
+    if size == 0 or x.shape[-2:] == (size, size):
         return x
     y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
     return y.contiguous(memory_format=_layout(x))
