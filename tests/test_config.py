@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from infomax.config import Config, default_workers, read_config_file, resolve
+from infomax.config import Config, budget_epochs, default_workers, read_config_file, resolve
 from infomax.errors import InfomaxError
 
 # The reference's settings (Hjelm et al.'s DIM code with its KL prior), written out.
@@ -58,29 +58,40 @@ def test_precedence_defaults_preset_file_flags():
         {**RECOMMENDED, "lr": 2e-4, "beta": 3.0}
 
 
-def test_a_time_budget_ends_the_run_and_from_twenty_minutes_widens_recommended():
-    # no cap on epochs; width 256 from 20 minutes of 32×32 training views, the minutes scaled by
-    # their pixels (64-pixel images train on 32-pixel views: for_image_size)
-    for minutes, size, channels in ((10, 32, 128), (19.9, 32, 128), (20, 32, 256), (60, 32, 256), (19.9, 64, 128),
-                                    (20, 64, 256), (5, 16, 256), (4.9, 16, 128)):
-        cfg = resolve("x", {}, {"time_budget": minutes}, image_size=size)
+def test_a_time_budget_ends_the_run_and_widens_recommended_from_fifteen_passes():
+    # no cap on epochs; width 256 once the budget buys 15 passes at 750 images/s of 32×32 training
+    # views, a quarter as many at 64×64 (64-pixel images train on 32-pixel views: for_image_size)
+    def passes(minutes, side, images):  # float64, by hand: images/s of side² pixels × seconds / images
+        return minutes * 60.0 * 750.0 * (32.0 / side) ** 2 / images
+
+    for minutes, size, images, channels in ((10, 32, 50_000, 128), (16.6, 32, 50_000, 128), (16.7, 32, 50_000, 256),
+                                            (20, 32, 50_000, 256), (10, 64, 20_200, 256), (6.7, 64, 20_200, 128),
+                                            (6.8, 64, 20_200, 256), (60, 64, 100_000, 256), (30, 64, 100_000, 128),
+                                            (3, 16, 50_000, 128), (5, 16, 50_000, 256), (1, 8, 1_797, 256)):
+        assert (passes(minutes, size // 2 if size >= 64 else size, images) >= 15) == (channels == 256)
+        cfg = resolve("x", {}, {"time_budget": minutes}, image_size=size, train_images=images)
         assert cfg.to_flat() == {**RECOMMENDED, "time_budget": minutes, "epochs": 1_000_000, "channels": channels,
                                  "train_size": size // 2 if size >= 64 else 0}
-    for minutes, train_size, channels in ((79, 0, 128), (80, 0, 256), (44, 48, 128), (45, 48, 256)):
-        cfg = resolve("x", {}, {"time_budget": minutes, "train_size": train_size}, image_size=64)
+        assert budget_epochs(minutes, size // 2 if size >= 64 else size, images) == \
+            pytest.approx(passes(minutes, size // 2 if size >= 64 else size, images), rel=1e-12)
+    # views at the images' side cost four times the steps of half-side ones
+    for minutes, train_size, channels in ((26.9, 0, 128), (27, 0, 256), (15.1, 48, 128), (15.2, 48, 256)):
+        cfg = resolve("x", {}, {"time_budget": minutes, "train_size": train_size}, image_size=64, train_images=20_200)
         assert (cfg.model.train_size, cfg.model.channels) == (train_size, channels)
     # what is set wins: a file, flags; the rule is recommended's cnn's, and needs the image size
-    cfg = resolve("x", {"channels": 96}, {"time_budget": 60}, image_size=32)
+    cfg = resolve("x", {"channels": 96}, {"time_budget": 60}, image_size=32, train_images=50_000)
     assert (cfg.optim.epochs, cfg.model.channels) == (1_000_000, 96)
     # with epochs or steps the budget is only a cap: nothing changes
-    cfg = resolve("x", {}, {"time_budget": 60, "epochs": 7}, image_size=32)
+    cfg = resolve("x", {}, {"time_budget": 60, "epochs": 7}, image_size=32, train_images=50_000)
     assert (cfg.optim.epochs, cfg.model.channels) == (7, 128)
-    cfg = resolve("x", {"max_steps": 9}, {"time_budget": 60}, image_size=32)
+    cfg = resolve("x", {"max_steps": 9}, {"time_budget": 60}, image_size=32, train_images=50_000)
     assert (cfg.optim.epochs, cfg.model.channels) == (50, 128)
-    assert resolve("x", {}, {"time_budget": 60, "preset": "seed"}, image_size=8).to_flat() == \
+    assert resolve("x", {}, {"time_budget": 60, "preset": "seed"}, image_size=8, train_images=50_000).to_flat() == \
         {**SEED, "time_budget": 60, "epochs": 1_000_000}
-    assert resolve("x", {}, {"time_budget": 60, "encoder": "resnet18"}, image_size=32).model.channels == 128
-    assert resolve("x", {}, {"time_budget": 600}).model.channels == 128
+    cfg = resolve("x", {}, {"time_budget": 60, "encoder": "resnet18"}, image_size=32, train_images=50_000)
+    assert cfg.model.channels == 128
+    assert resolve("x", {}, {"time_budget": 600}).model.channels == 128  # the images unknown: the width stays
+    assert resolve("x", {}, {"time_budget": 600}, image_size=32).model.channels == 128  # nor the count
     assert resolve("x", {}, {}, image_size=32).to_flat() == RECOMMENDED
 
 
@@ -195,7 +206,7 @@ def test_cli_prints_the_message_and_returns_2(tmp_path, capsys):
     assert not (out / "config.json").exists()
 
 
-def test_train_and_fit_pass_the_image_size_to_the_time_budget_rule(tmp_path, monkeypatch):
+def test_train_and_fit_pass_the_image_size_and_count_to_the_time_budget_rule(tmp_path, monkeypatch):
     from infomax.api import fit
     from infomax.cli import main
     from infomax.train import loop
@@ -207,11 +218,12 @@ def test_train_and_fit_pass_the_image_size_to_the_time_budget_rule(tmp_path, mon
         raise Resolved(cfg)
 
     monkeypatch.setattr(loop, "train", resolved)
-    # digits read at 16×16: 20 · (16/32)² = 5 minutes widen recommended
+    # the digits' 1,437 train images at 16×16: 15 passes at 4 · 750 images/s take 15 · 1,437 / 3,000
+    # = 7.185 s, 0.11975 minutes
     with pytest.raises(Resolved) as cli:
-        main(["train", "--data", "digits,size=16", "--out", str(tmp_path / "a"), "--time-budget", "5"])
+        main(["train", "--data", "digits,size=16", "--out", str(tmp_path / "a"), "--time-budget", "0.12"])
     with pytest.raises(Resolved) as api:
-        fit("digits,size=16", minutes=4.9, out=tmp_path / "b", progress=False)
-    for got, minutes, channels in ((cli, 5, 256), (api, 4.9, 128)):
+        fit("digits,size=16", minutes=0.1197, out=tmp_path / "b", progress=False)
+    for got, minutes, channels in ((cli, 0.12, 256), (api, 0.1197, 128)):
         cfg = got.value.args[0]
         assert (cfg.optim.time_budget, cfg.optim.epochs, cfg.model.channels) == (minutes, 1_000_000, channels)

@@ -128,7 +128,8 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
 
     data: anything load_data takes (or a Dataset). preset: "recommended" (default) or "seed" (the
     reference). minutes / steps / epochs: the run's length (time budget, optimizer steps, passes);
-    a time budget alone decides it, and widens "recommended" for long budgets (config.for_time_budget).
+    a time budget alone decides it, and widens "recommended" once it buys enough passes over the
+    data (config.for_time_budget).
     out: the run folder (config, checkpoints, logs); a new temporary folder when None.
     encoder: a name from the registry ("cnn", "resnet18"), or your own nn.Module mapping images
     N×C×H×W to a local feature map N×C'×h×w (or to a (map, pooled vector) pair): it gets μ and
@@ -146,7 +147,8 @@ def fit(data, preset: str = "recommended", *, minutes: float | None = None, step
         dataset = data if isinstance(data, Dataset) else load_data(data, progress=progress)
     length = {"time_budget": minutes, "max_steps": steps, "epochs": epochs}
     size = dataset.image_shape[1] if encoder is None else None  # a module of yours keeps its width
-    cfg = resolve(dataset.kind, {}, {"preset": preset, **settings, **length}, image_size=size)
+    cfg = resolve(dataset.kind, {}, {"preset": preset, **settings, **length}, image_size=size,
+                  train_images=dataset.train_images)
     run_dir = Path(out) if out is not None else Path(distributed.from_main(
         tempfile.mkdtemp(prefix="infomax-run-") if distributed.current().main else None))
     result = train(cfg, run_dir, dataset, resume=resume, progress=progress, encoder=encoder)

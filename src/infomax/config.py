@@ -147,22 +147,31 @@ PRESETS: dict[str, dict[str, dict]] = {
 DEFAULT_PRESET = "recommended"
 
 # What a time budget given without epochs or max_steps changes (docs/training.md): the budget
-# alone ends the run, and `recommended` trains the seed's width once the budget buys it as many
-# images as 20 minutes of 32×32 ones (docs/better.md#the-time-budget: on CIFAR-10 on 2 CPU cores
-# width 256 tied with 128 at ten minutes, and won at twenty and sixty).
+# alone ends the run, and `recommended` trains the seed's width once the budget buys the wider
+# encoder WIDE_FROM_EPOCHS passes over the training images, counted at WIDE_IMAGES_PER_S images
+# per second of 32×32 views and a quarter as many at 64×64 (docs/better.md#the-time-budget: width
+# 256 tied with 128 at 9 such passes, CIFAR-10 for ten minutes, and won at 18 and 54, CIFAR-10 for
+# twenty and sixty, and at 22, Tiny ImageNet (mini) for ten).
 UNTIL_THE_BUDGET = 1_000_000  # epochs
-WIDE_FROM_MINUTES = 20.0  # for 32×32 images; the minutes scale with the pixels of an image
+WIDE_FROM_EPOCHS = 15
+WIDE_IMAGES_PER_S = 750  # width 256 on 32×32 views in bf16 on 2 CPU cores
+
+
+def budget_epochs(minutes: float, image_size: int, train_images: int) -> float:
+    """The passes over train_images images of image_size² pixels that `minutes` buy the wider
+    encoder at WIDE_IMAGES_PER_S images of 32² pixels per second (a step's cost follows the pixels)."""
+    return minutes * 60 * WIDE_IMAGES_PER_S * (32 / image_size) ** 2 / max(train_images, 1)
 
 
 def for_time_budget(preset: str, minutes: float | None, image_size: int | None,
-                    encoder: str = ModelConfig.encoder) -> dict:
-    """The settings a time budget of `minutes` adds to `preset` for images of image_size² pixels
-    (None: unknown, the width stays): epochs without a cap, and the seed's channels (256) for `recommended`'s
-    cnn encoder from WIDE_FROM_MINUTES · (image_size / 32)² minutes on."""
+                    encoder: str = ModelConfig.encoder, train_images: int | None = None) -> dict:
+    """The settings a time budget of `minutes` adds to `preset` for train_images images of
+    image_size² pixels (either None: unknown, the width stays): epochs without a cap, and the seed's
+    channels (256) for `recommended`'s cnn encoder once the budget buys it WIDE_FROM_EPOCHS passes."""
     if minutes is None:
         return {}
-    wide = (preset == "recommended" and encoder == "cnn" and image_size is not None
-            and minutes >= WIDE_FROM_MINUTES * (image_size / 32) ** 2)
+    wide = (preset == "recommended" and encoder == "cnn" and image_size is not None and train_images is not None
+            and budget_epochs(minutes, image_size, train_images) >= WIDE_FROM_EPOCHS)
     return {"epochs": UNTIL_THE_BUDGET, **({"channels": ModelConfig.channels} if wide else {})}  # the seed's
 
 
@@ -280,10 +289,10 @@ class Config:
 
 
 def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict | None = None,
-            image_size: int | None = None) -> Config:
+            image_size: int | None = None, train_images: int | None = None) -> Config:
     """defaults < preset < what the image size sets (for_image_size) < what a time budget given
-    without epochs or max_steps sets (for_time_budget, for the training views' side) < file <
-    flags (flags that are None are not set)."""
+    without epochs or max_steps sets (for_time_budget, for the training views' side and the
+    number of training images) < file < flags (flags that are None are not set)."""
     file_values = flatten(dict(file_values or {}))
     flag_values = flatten({k: v for k, v in (flag_values or {}).items() if v is not None})
     merged = {**file_values, **flag_values}
@@ -293,7 +302,7 @@ def resolve(data_kind: str, file_values: dict | None = None, flag_values: dict |
     budget = {}
     if merged.get("epochs") is None and merged.get("max_steps") is None:  # the time budget is the length
         side = merged.get("train_size", sized.get("train_size", 0)) or image_size
-        budget = for_time_budget(preset, merged.get("time_budget"), side, encoder)
+        budget = for_time_budget(preset, merged.get("time_budget"), side, encoder, train_images)
     return Config.build(preset, data_kind, **{**sized, **budget, **merged})
 
 

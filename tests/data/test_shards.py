@@ -85,7 +85,7 @@ def test_array_source_round_trip_with_labels_and_gray(tmp_path):
         out = tmp_path / f"c{channels}"
         write_shards(infomax.load_data(images, labels=labels), out, shard_size=4, progress=False)
         stream, samples = read_all(f"webdataset:{out}")
-        assert stream.image_shape == (channels, 5, 5) and stream.num_samples == 10
+        assert stream.image_shape == (channels, 5, 5) and stream.num_samples == stream.train_images == 10
         for key, (image, label) in samples.items():
             row = int(key)  # the running key of an array source is its row
             np.testing.assert_array_equal(image, images[row])

@@ -80,6 +80,11 @@ class Dataset:
         return "train" if "train" in self.splits else next(iter(self.splits))
 
     @property
+    def train_images(self) -> int:
+        """The images training reads: the train split's."""
+        return len(self.splits[self.train_split])
+
+    @property
     def heldout_split(self) -> str | None:
         """The held-out split used as queries: 'test' or 'val' when present."""
         for name in ("test", "val"):

@@ -47,6 +47,11 @@ class Stream:
         return sum(self.counts)
 
     @property
+    def train_images(self) -> int:
+        """The images training reads, as Dataset.train_images: every sample."""
+        return self.num_samples
+
+    @property
     def options(self) -> dict:
         """The resolved reading options, as Dataset.options."""
         return {"size": self.image_shape[1], "resize": self.resize, "shuffle_buffer": self.shuffle_buffer}
