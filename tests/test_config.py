@@ -206,7 +206,7 @@ def test_cli_prints_the_message_and_returns_2(tmp_path, capsys):
     assert not (out / "config.json").exists()
 
 
-def test_train_and_fit_pass_the_image_size_and_count_to_the_time_budget_rule(tmp_path, monkeypatch):
+def test_train_and_fit_pass_the_image_size_and_count_to_the_time_budget_rule(tmp_path, monkeypatch, capsys):
     from infomax.api import fit
     from infomax.cli import main
     from infomax.train import loop
@@ -222,6 +222,9 @@ def test_train_and_fit_pass_the_image_size_and_count_to_the_time_budget_rule(tmp
     # = 7.185 s, 0.11975 minutes
     with pytest.raises(Resolved) as cli:
         main(["train", "--data", "digits,size=16", "--out", str(tmp_path / "a"), "--time-budget", "0.12"])
+    # it says what `default` is for these images: 16-px digits keep 12 px a side, (12/16)² of the area
+    assert ("augmentation: crop=resized,crop_scale=0.5625,pad=4,flip=0.5,jitter=2.0,hue=0.0,grayscale=0.2,"
+            "rescale=0,rotate=0.0; 16×16 views of 16×16 images") in capsys.readouterr().out
     with pytest.raises(Resolved) as api:
         fit("digits,size=16", minutes=0.1197, out=tmp_path / "b", progress=False)
     for got, minutes, channels in ((cli, 0.12, 256), (api, 0.1197, 128)):

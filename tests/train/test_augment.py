@@ -163,6 +163,15 @@ def test_default_fits_the_images_size():
     assert parse_augment("default", (1, 16, 16)) == Augment(crop_scale=0.5625, jitter=2.0)
     assert parse_augment("default", (3, 21, 21)).crop_scale == pytest.approx(144 / 441)
     assert parse_augment("default", (3, 8, 8)) == Augment(crop_scale=1.0, jitter=1.0, hue=0.1)  # 8 px: no crop
+    # views at half the images' side or less (model.train_size): crops down to a fifth of the image,
+    # still never under 12 pixels a side of the image they are drawn on
+    for shape, view, scale in (((3, 64, 64), 32, 0.2), ((3, 64, 64), 24, 0.2), ((3, 96, 96), 48, 0.2),
+                               ((3, 64, 64), 33, 0.3), ((3, 64, 64), 40, 0.3), ((3, 64, 64), 64, 0.3),
+                               ((3, 64, 64), 0, 0.3), ((1, 16, 16), 8, 0.5625), ((1, 16, 16), 10, 0.5625),
+                               ((3, 24, 24), 12, 0.25)):
+        assert parse_augment("default", shape, view) == Augment(crop_scale=scale, **(
+            {"jitter": 1.0, "hue": 0.1} if shape[0] == 3 else {"jitter": 2.0})), (shape, view)
+    assert parse_augment("crop_scale=0.5", (3, 64, 64), 32).crop_scale == 0.5  # what is named is kept
     # the boxes drawn for 16-px images cover at least 144 of their 256 pixels
     x = torch.zeros(4096, 1, 16, 16)
     theta = resized_crop_thetas(4096, parse_augment("default", (1, 16, 16)).crop_scale, _gen(), x)

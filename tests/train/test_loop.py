@@ -2,6 +2,7 @@ import csv
 import math
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,6 +162,22 @@ def test_resume_follows_the_cosine_schedule(tmp_path, digits16, monkeypatch):
     train(cfg, tmp_path / "b", digits16, resume=True, progress=False)
     wa, wb = load_checkpoint(tmp_path / "a").weights, load_checkpoint(tmp_path / "b").weights
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_default_crops_down_to_a_fifth_on_views_at_half_the_side(digits16):
+    # `default` reads the images' side and the views': 10-pixel views of 16-pixel images keep 12
+    # of the image's pixels a side ((12/16)², not the whole view's), and 64-pixel images on
+    # 32-pixel views get crops down to a fifth; 33-pixel views and the images' own side Augment()'s 0.3
+    from infomax.data.dataset import Dataset, Split
+    from infomax.train.distributed import current
+    from infomax.train.feed import feed_for
+
+    big = Dataset("x", "", {"train": Split(np.zeros((40, 3, 64, 64), np.uint8), None, [str(i) for i in range(40)])})
+    for data, train_size, scale in ((digits16, 10, 0.5625), (digits16, 0, 0.5625), (big, 32, 0.2), (big, 33, 0.3),
+                                    (big, 0, 0.3)):
+        cfg = _cfg(train_size=train_size, augment="default", views=2)
+        feed = feed_for(data, cfg, current(), torch.device("cpu"), channels_last=False)
+        assert feed.source.augment.crop_scale == scale
 
 
 def test_a_training_side_trains_on_smaller_views_and_embeds_the_images_at_their_own(tmp_path, digits16):

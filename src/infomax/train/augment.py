@@ -17,6 +17,10 @@ from infomax.errors import InfomaxError
 LUMA = (0.299, 0.587, 0.114)  # R, G, B weights of the grayscale image
 CROPS = ("resized", "pad", "none")
 MIN_CROP_SIDE = 12  # `default` on small images: its smallest resized crop keeps this many pixels a side
+# `default` on views at half the images' side or less (model.train_size): the smallest crop area.
+# A fifth of a 64-pixel image is 29 pixels a side, about the 32-pixel view it is drawn onto; on
+# Tiny ImageNet (mini) it beat 0.3 on every protocol (docs/better.md#smaller-training-views).
+HALF_VIEW_CROP_SCALE = 0.2
 RGB_COLOUR = {"jitter": 1.0, "hue": 0.1}  # `default` on RGB images: MoCo v2's and SimCLR's CIFAR-10 colour
 GRAY_COLOUR = {"jitter": 2.0}  # `default` on 1-channel images: SimCLR's brightness and contrast 0.8
 
@@ -252,14 +256,16 @@ class Augment:
         return cls(crop="none", flip=0.0, jitter=0.0, hue=0.0, grayscale=0.0)
 
     @classmethod
-    def default_for(cls, channels: int, size: int) -> Augment:
-        """`default` fitted to the images: on RGB images MoCo v2's colour distortion
-        (RGB_COLOUR: jitter factors in [0.6, 1.4] and the hue turned by up to 0.1), on 1-channel
-        images brightness and contrast jitter at SimCLR's 0.8 (GRAY_COLOUR: factors in [0.2, 1.8];
-        apply_jitter, grayscale does nothing); on images under 22 px a smallest crop area that
-        keeps MIN_CROP_SIDE pixels a side (0.5625 at 16 px), from 22 px up Augment()'s."""
+    def default_for(cls, channels: int, size: int, view: int = 0) -> Augment:
+        """`default` fitted to images of size² pixels trained on views of view² (0: size²): on RGB
+        images MoCo v2's colour distortion (RGB_COLOUR: jitter factors in [0.6, 1.4] and the hue
+        turned by up to 0.1), on 1-channel images brightness and contrast jitter at SimCLR's 0.8
+        (GRAY_COLOUR: factors in [0.2, 1.8]; apply_jitter, grayscale does nothing); crops down to
+        Augment()'s area, or HALF_VIEW_CROP_SCALE for views at half the side or less, and never
+        under MIN_CROP_SIDE pixels a side (0.5625 of a 16-px image, the whole of a 12-px one)."""
         colour = RGB_COLOUR if channels == 3 else GRAY_COLOUR
-        return cls(crop_scale=min(1.0, max(cls.crop_scale, (MIN_CROP_SIDE / size) ** 2)), **colour)
+        smallest = HALF_VIEW_CROP_SCALE if 0 < 2 * view <= size else cls.crop_scale
+        return cls(crop_scale=min(1.0, max(smallest, (MIN_CROP_SIDE / size) ** 2)), **colour)
 
     @property
     def is_identity(self) -> bool:
@@ -312,17 +318,18 @@ class Augment:
         return x
 
 
-def parse_augment(text: str, image_shape: tuple[int, ...] | None = None) -> Augment | None:
+def parse_augment(text: str, image_shape: tuple[int, ...] | None = None, view: int = 0) -> Augment | None:
     """Read the config key `augment`: "none", "default", or options such as "crop=pad,pad=4,flip=0.5".
 
     Options not given keep their Augment defaults. Returns None for "none". With the images'
-    shape (C, H, W), "default" is Augment.default_for(C, H), fitted to them; without it, Augment().
+    shape (C, H, W) and the training views' side (0: H), "default" is Augment.default_for(C, H,
+    view), fitted to them; without the shape, Augment().
     """
     text = text.strip()
     if text == "none":
         return None
     if text == "default":
-        return Augment.default_for(image_shape[0], image_shape[-1]) if image_shape else Augment()
+        return Augment.default_for(image_shape[0], image_shape[-1], view) if image_shape else Augment()
     options: dict = {}
     for item in text.split(","):
         key, eq, value = (part.strip() for part in item.partition("="))

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from infomax.speedups import first_step_notice
     from infomax.config import Config, read_config_file, resolve
     from infomax.train import distributed
+    from infomax.train.feed import augment_for
     from infomax.train.loop import compile_kernels_enabled, train
 
     flags = {name: getattr(args, name) for name in FLAGS}
@@ -130,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         changed = [k for k, v in cfg.to_flat().items() if v != base.to_flat()[k]]
         say(f"resuming with changed settings: {', '.join(changed)}")
     say("resolved config:\n" + json.dumps(cfg.to_dict(), indent=2), flush=True)
+    h = dataset.image_shape[1]
+    side = cfg.model.train_size or h
+    augment = augment_for(cfg, dataset.image_shape)  # what `default` is for these images
+    say(f"augmentation: {augment.text() if augment else 'none'}; {side}×{side} views of {h}×{h} images", flush=True)
     notice = first_step_notice(cfg.run.precision, pick_device(cfg.run.device),
                                compile_kernels=compile_kernels_enabled())
     if notice and cfg.model.encoder == "cnn":  # the kernels are the cnn encoder's

@@ -95,11 +95,18 @@ def is_stream(data) -> bool:
     return hasattr(data, "batches") and hasattr(data, "steps_per_epoch")
 
 
+def augment_for(cfg, image_shape: tuple[int, int, int]) -> Augment | None:
+    """The recipe cfg.data.augment names for images of image_shape (C, H, W) trained on views
+    cfg.model.train_size pixels a side (0: H): what `default` is for them (Augment.default_for)."""
+    c, h, _ = image_shape
+    return parse_augment(cfg.data.augment, (c, h, h), cfg.model.train_size)
+
+
 def feed_for(data, cfg, ranks: Ranks, device: torch.device, channels_last: bool):
     """The feed of a Dataset's train split (ArrayFeed) or of a Stream (StreamFeed)."""
     side = cfg.model.train_size  # the views' side (0: the images')
-    c, h, _ = data.image_shape
-    optim, augment = cfg.optim, parse_augment(cfg.data.augment, (c, side or h, side or h))
+    h = data.image_shape[1]
+    optim, augment = cfg.optim, augment_for(cfg, data.image_shape)
     crops = MultiCrop.of(cfg.data.small_crops, cfg.data.small_crop_size, side or h)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     if is_stream(data):

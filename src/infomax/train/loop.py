@@ -29,9 +29,8 @@ from infomax.config import Config
 from infomax.model.config import ModelConfig, num_blocks_for
 from infomax.model.dim import DIM
 from infomax.train import distributed
-from infomax.train.augment import parse_augment
 from infomax.train.average import WeightAverage
-from infomax.train.feed import feed_for
+from infomax.train.feed import augment_for, feed_for
 from infomax.train.logs import RunLog
 from infomax.train.recalibrate import recalibrate_batchnorm
 from infomax.train.schedule import lr_factor, run_fraction
@@ -69,7 +68,7 @@ def model_config_for(cfg: Config, dataset: Dataset, encoder: torch.nn.Module | N
                            f"train at {h} or less (--train-size; 0: the images' own side)")
     mc = dataclasses.replace(cfg.model, image_size=h, in_channels=c, encoder=name)
     side = mc.train_side  # the training views'
-    augment = parse_augment(cfg.data.augment, (c, side, side))
+    augment = augment_for(cfg, dataset.image_shape)
     if (name == "cnn" and augment is not None and 0 < augment.rescale < side
             and num_blocks_for(augment.rescale) != mc.num_blocks):
         smallest = 2 ** (mc.num_blocks + 1) + 1  # the smallest size with the same number of blocks
