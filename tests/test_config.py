@@ -68,12 +68,12 @@ def test_a_time_budget_ends_the_run_and_widens_recommended_from_fifteen_passes()
                                             (20, 32, 50_000, 256), (10, 64, 20_200, 256), (6.7, 64, 20_200, 128),
                                             (6.8, 64, 20_200, 256), (60, 64, 100_000, 256), (30, 64, 100_000, 128),
                                             (3, 16, 50_000, 128), (5, 16, 50_000, 256), (1, 8, 1_797, 256)):
-        assert (passes(minutes, size // 2 if size >= 64 else size, images) >= 15) == (channels == 256)
+        side = size // 2 if size >= 64 else size  # the training views'
+        assert (passes(minutes, side, images) >= 15) == (channels == 256)
         cfg = resolve("x", {}, {"time_budget": minutes}, image_size=size, train_images=images)
         assert cfg.to_flat() == {**RECOMMENDED, "time_budget": minutes, "epochs": 1_000_000, "channels": channels,
-                                 "train_size": size // 2 if size >= 64 else 0}
-        assert budget_epochs(minutes, size // 2 if size >= 64 else size, images) == \
-            pytest.approx(passes(minutes, size // 2 if size >= 64 else size, images), rel=1e-12)
+                                 "train_size": side if side < size else 0}
+        assert budget_epochs(minutes, side, images) == pytest.approx(passes(minutes, side, images), rel=1e-12)
     # views at the images' side cost four times the steps of half-side ones
     for minutes, train_size, channels in ((26.9, 0, 128), (27, 0, 256), (15.1, 48, 128), (15.2, 48, 256)):
         cfg = resolve("x", {}, {"time_budget": minutes, "train_size": train_size}, image_size=64, train_images=20_200)
