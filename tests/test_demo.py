@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from infomax.cli import main
-from infomax.demo import DEFAULT_DATA, demo_settings
+from infomax.demo import BUDGETS, DEFAULT_DATA, DEFAULT_MINUTES, DEFAULT_STEPS, demo_budget, demo_settings
 from infomax.embed.files import load_embeddings
 
 
@@ -52,3 +52,15 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     assert sorted(rows.tolist()) == sorted(load_embeddings(out / "embeddings").rows("train").tolist())
     np.testing.assert_allclose(np.load(out / "index" / "vectors.npy"), unit, atol=1e-6)
+
+
+def test_demo_budget_by_kind():
+    """Steps and cap given win; otherwise the data kind's own budget, else the defaults."""
+    fashion_steps, fashion_minutes = BUDGETS["fashion-mnist"]
+    assert fashion_steps > DEFAULT_STEPS and fashion_minutes > DEFAULT_MINUTES
+    assert demo_budget(DEFAULT_DATA) == (DEFAULT_STEPS, DEFAULT_MINUTES)
+    assert demo_budget("fashion-mnist") == (fashion_steps, fashion_minutes)
+    assert demo_budget("fashion-mnist:/data/fm,size=32") == (fashion_steps, fashion_minutes)
+    assert demo_budget("fashion-mnist", steps=10) == (10, fashion_minutes)
+    assert demo_budget("digits", minutes=1.5) == (DEFAULT_STEPS, 1.5)
+    assert demo_budget("cifar10", steps=0, minutes=0.0) == (0, 0.0)  # a zero given is still given
